@@ -1,0 +1,67 @@
+"""The reference's own forward pass: activations as ``jax.nn`` defines them, and the losses.
+
+Written independently of ``manual/``: JAX code uses ``jax.nn`` itself; the NumPy versions, used
+by the finite differences (which must not pay a JAX compilation per shape), follow the same
+definitions. Loss code is generic over the array namespace ``xp`` (``numpy`` or ``jax.numpy``)
+and works on any leading batch axes: H and Y are (..., n, n_L).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+__all__ = ["jax_activation", "numpy_activation", "per_example_loss"]
+
+Array = Any
+
+
+def _np_sigmoid(z: Array) -> Array:
+    return 0.5 * np.tanh(0.5 * z) + 0.5  # exact identity, stable for every z
+
+
+_NUMPY: dict[str, Callable[[Array], Array]] = {
+    "identity": lambda z: z,
+    "relu": lambda z: np.maximum(z, 0),
+    "leaky_relu": lambda z: np.where(z >= 0, z, 0.01 * z),
+    "sigmoid": _np_sigmoid,
+    "tanh": np.tanh,
+    "softplus": lambda z: np.logaddexp(z, 0),
+}
+
+
+def numpy_activation(name: str) -> Callable[[Array], Array]:
+    """The activation ``name`` as a NumPy ufunc-like function, with ``jax.nn``'s definition."""
+    return _NUMPY[name]
+
+
+def jax_activation(name: str) -> Callable[[Array], Array]:
+    """The activation ``name`` from ``jax.nn`` (``identity`` is the identity map)."""
+    import jax
+
+    if name == "identity":
+        return lambda z: z
+    return getattr(jax.nn, name)
+
+
+def _logsumexp(xp: ModuleType, H: Array) -> Array:
+    top = xp.max(H, axis=-1, keepdims=True)
+    return top + xp.log(xp.sum(xp.exp(H - top), axis=-1, keepdims=True))
+
+
+def per_example_loss(xp: ModuleType, name: str, H: Array, Y: Array) -> Array:
+    """ℓ(H_i, y_i) summed over output units; H, Y of shape (..., n, n_L) give (..., n)."""
+    if name == "square":
+        terms = (H - Y) ** 2
+    elif name == "output":
+        terms = H
+    elif name == "logistic":
+        terms = xp.logaddexp(H, 0) - Y * H  # softplus(H) - y H: binary cross-entropy on logits
+    elif name == "softmax_cross_entropy":
+        terms = -Y * (H - _logsumexp(xp, H))
+    else:  # Spec validation makes this unreachable
+        raise ValueError(f"Unknown loss {name!r}.")
+    return xp.sum(terms, axis=-1)

@@ -1,0 +1,151 @@
+"""The three-way check: a candidate implementation, ``jax.grad`` and finite differences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reference.autodiff import AutodiffPass, as_arrays, autodiff_backward
+from reference.compare import Comparison, backprop_error_bound, compare_to_autodiff, compare_to_fd
+from reference.fd import FiniteDifferences, finite_differences
+from reference.spec import Spec, as_spec, check_arrays
+
+__all__ = ["ThreeWay", "check_structure", "verify"]
+
+
+@dataclass
+class ThreeWay:
+    """The verdict on one case: every pair of witnesses compared."""
+
+    spec: Spec
+    dtype: np.dtype
+    candidate: list | None  # the candidate's gradient as float64 NumPy pairs, if well-formed
+    reference: AutodiffPass
+    fd: FiniteDifferences
+    error: str | None  # what the candidate raised or returned wrongly; None if well-formed
+    vs_autodiff: Comparison | None
+    vs_fd: Comparison | None
+    autodiff_vs_fd: Comparison
+
+    @property
+    def ok(self) -> bool:
+        """The candidate agrees with both witnesses (and the witnesses with each other)."""
+        return (
+            self.error is None
+            and self.vs_autodiff is not None
+            and self.vs_autodiff.ok
+            and self.vs_fd is not None
+            and self.vs_fd.ok
+            and self.autodiff_vs_fd.ok
+        )
+
+    def message(self) -> str:
+        """What disagrees, and where; every comparison, one section each."""
+        head = f"spec {self.spec}, dtype {self.dtype}"
+        if self.error is not None:
+            return f"{head}\n  {self.error}"
+        parts = [head]
+        for comparison in (self.vs_autodiff, self.vs_fd):
+            parts.append(comparison.message())
+        parts.append("jax.grad " + self.autodiff_vs_fd.message())
+        return "\n".join(parts)
+
+
+def check_structure(result: Any, spec: Spec, dtype: Any) -> tuple[list | None, str | None]:
+    """Turn an implementation's return value into float64 NumPy pairs, or say what is wrong.
+
+    Accepts lists or tuples of pairs of any array-likes (NumPy, JAX, nested lists).
+    """
+    if result is None:
+        return None, "returned None instead of a list of (dW, db) pairs."
+    if isinstance(result, str | bytes | dict) or not hasattr(result, "__len__"):
+        return None, f"returned {type(result).__name__} instead of a list of (dW, db) pairs."
+    if len(result) != spec.depth:
+        return None, f"returned {len(result)} layers, expected {spec.depth}."
+    pairs = []
+    for layer, (pair, shapes) in enumerate(zip(result, spec.shapes(), strict=True), start=1):
+        if isinstance(pair, str | bytes) or not hasattr(pair, "__len__") or len(pair) != 2:
+            return None, f"layer {layer}: expected a (dW, db) pair, got {type(pair).__name__}."
+        arrays = []
+        for param, value, shape in zip("Wb", pair, shapes, strict=True):
+            try:
+                array = np.asarray(value)
+            except Exception as exc:
+                return None, f"layer {layer}: d{param} is not an array ({exc})."
+            if array.shape != shape:
+                return None, f"layer {layer}: d{param} has shape {array.shape}, expected {shape}."
+            if not (
+                np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
+            ):
+                return None, f"layer {layer}: d{param} has dtype {array.dtype}, not a real number."
+            arrays.append(array)
+        pairs.append(tuple(arrays))
+    return pairs, None
+
+
+def _non_finite(candidate: list, reference: list) -> str | None:
+    for layer, (cand, ref) in enumerate(zip(candidate, reference, strict=True), start=1):
+        for param, c, r in zip("Wb", cand, ref, strict=True):
+            c = np.asarray(c, dtype=np.float64)
+            wrong = ~np.isfinite(c) & np.isfinite(r)
+            if wrong.any():
+                index = tuple(int(i) for i in np.argwhere(wrong)[0])
+                return (
+                    f"layer {layer}: d{param}{list(index)} is {c[index]} where the reference is "
+                    f"finite ({r[index]:.6g})."
+                )
+    return None
+
+
+def verify(
+    implementation: Callable,
+    params: Any,
+    X: Any,
+    Y: Any,
+    spec: Any,
+    *,
+    dtype: Any = np.float64,
+) -> ThreeWay:
+    """Check ``implementation(params, X, Y, spec)`` against ``jax.grad`` and finite differences.
+
+    The inputs are cast to ``dtype`` (float64 or float32) before the implementation sees them;
+    ``jax.grad`` runs in the same dtype, the finite differences in float64. Whatever the
+    implementation does (raise, return garbage), the result is a verdict, never an exception.
+    """
+    spec = as_spec(spec)
+    check_arrays(params, X, Y, spec)
+    params, X, Y = as_arrays(params, X, Y, dtype)
+    reference = autodiff_backward(params, X, Y, spec)
+    fd = finite_differences(params, X, Y, spec)
+    bounds = backprop_error_bound(reference, params, Y, spec, dtype)
+    autodiff_vs_fd = compare_to_fd(reference.grads, fd, bounds)
+    try:
+        result = implementation([(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec)
+    except Exception as exc:
+        error = f"raised {type(exc).__name__}: {exc}"
+        return ThreeWay(
+            spec, np.dtype(dtype), None, reference, fd, error, None, None, autodiff_vs_fd
+        )
+    candidate, error = check_structure(result, spec, dtype)
+    if error is None:
+        error = _non_finite(candidate, reference.grads)
+    if error is not None:
+        return ThreeWay(
+            spec, np.dtype(dtype), candidate, reference, fd, error, None, None, autodiff_vs_fd
+        )
+    vs_autodiff = compare_to_autodiff(candidate, reference, params, Y, spec, dtype)
+    vs_fd = compare_to_fd(candidate, fd, bounds)
+    return ThreeWay(
+        spec,
+        np.dtype(dtype),
+        [(np.asarray(dW, np.float64), np.asarray(db, np.float64)) for dW, db in candidate],
+        reference,
+        fd,
+        None,
+        vs_autodiff,
+        vs_fd,
+        autodiff_vs_fd,
+    )
