@@ -1,0 +1,144 @@
+"""The finite-difference witness on functions whose derivatives are known in closed form."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from reference import Spec
+from reference.fd import finite_differences, step_for
+
+# One weight w, one input x = 1, zero bias: R(w) = ℓ(g(w)), a scalar function of w alone.
+ONE = np.ones((1, 1))
+
+
+def scalar(activation: str, loss: str, w: float, y: float = 0.0, *, bias: float = 0.0):
+    spec = Spec((1, 1), (activation,), loss)
+    params = [(np.array([[w]]), np.array([bias]))]
+    return finite_differences(params, ONE, np.array([[y]]), spec)
+
+
+def only(result, field: str, param: int = 0) -> float:
+    return float(getattr(result, field)[0][param].reshape(-1)[0])
+
+
+@pytest.mark.parametrize("w", [-2.0, -0.3, 0.0, 0.7, 3.0, 40.0])
+def test_tanh_output(w):
+    result = scalar("tanh", "output", w)
+    exact = 1 - np.tanh(w) ** 2
+    assert abs(only(result, "gradients") - exact) <= only(result, "error")
+    assert only(result, "error") < 1e-8
+    assert not only(result, "kink")
+
+
+@pytest.mark.parametrize("w", [-3.0, 0.5, 2.0])
+def test_square_loss_of_softplus(w):
+    # R = (softplus(w) - 1)^2, R' = 2 (softplus(w) - 1) sigmoid(w)
+    result = scalar("softplus", "square", w, 1.0)
+    exact = 2 * (np.log1p(np.exp(w)) - 1) / (1 + np.exp(-w))
+    assert abs(only(result, "gradients") - exact) <= only(result, "error")
+
+
+def test_nearly_saturated_sigmoid():
+    # sigmoid'(30) = e^-30 / (1 + e^-30)^2 ≈ 9.4e-14: the estimate must still cover the error
+    result = scalar("sigmoid", "output", 30.0)
+    exact = np.exp(-30.0) / (1 + np.exp(-30.0)) ** 2
+    value, error = only(result, "gradients"), only(result, "error")
+    assert abs(value - exact) <= error
+    assert error < 1e-9
+
+
+def test_relu_kink_is_marked_and_judged_one_sided():
+    result = scalar("relu", "output", 0.0)
+    assert only(result, "kink")
+    lower, upper = only(result, "lower"), only(result, "upper")
+    # left derivative 0, right derivative 1: every subgradient is acceptable, nothing else is
+    assert -0.01 < lower <= 0.0
+    assert 1.0 <= upper < 1.01
+
+
+def test_leaky_relu_kink_is_marked():
+    result = scalar("leaky_relu", "output", 0.0)
+    assert only(result, "kink")
+    assert only(result, "lower") <= 0.01
+    assert only(result, "upper") >= 1.0
+
+
+def test_kink_just_inside_the_step_is_marked():
+    # z = w + b crosses 0 between w - h and w: the central difference straddles the corner
+    h = float(step_for(np.array(0.25), np.float64))
+    result = scalar("relu", "output", 0.25, bias=-0.25 + h / 4)
+    assert only(result, "kink")
+
+
+def test_away_from_the_kink_relu_is_smooth():
+    result = scalar("relu", "output", 0.5)
+    assert not only(result, "kink")
+    assert only(result, "gradients") == 1.0
+
+
+def test_step_is_a_power_of_two_scaled_to_the_entry():
+    steps = step_for(np.array([0.0, 1.0, -3.0, 1000.0]), np.float64)
+    assert np.all(np.log2(steps) == np.round(np.log2(steps)))
+    assert steps[0] == steps[1] < steps[2] < steps[3]
+    assert step_for(np.array([1.0]), np.float32)[0] > steps[1]
+
+
+def test_integer_weights_give_exact_piecewise_linear_derivatives():
+    # relu network with identity output and the output loss is linear in each weight locally
+    spec = Spec((2, 3, 1), ("relu", "identity"), "output")
+    params = [
+        (np.array([[1.0, -2.0, 3.0], [2.0, 1.0, -1.0]]), np.array([1.0, 0.0, -1.0])),
+        (np.array([[2.0], [-1.0], [3.0]]), np.zeros(1)),
+    ]
+    X = np.array([[1.0, 2.0]])
+    result = finite_differences(params, X, np.zeros((1, 1)), spec)
+    # z^(1) = (1*1 + 2*2 + 1, 1*(-2) + 2*1 + 0, 1*3 + 2*(-1) - 1) = (6, 0, 0): two exact kinks
+    assert result.kink[0][0][:, 1:].all()
+    assert not result.kink[0][0][:, 0].any()
+    # unit 1 is active: ∂H/∂W^(1)_i1 = x_i * W^(2)_11 = (2, 4), ∂H/∂W^(2)_11 = a_1 = 6
+    assert result.gradients[0][0][:, 0].tolist() == [2.0, 4.0]
+    assert result.gradients[1][0][0, 0] == 6.0
+
+
+def test_float32_evaluation_is_less_accurate_but_honest():
+    spec = Spec((1, 1), ("tanh",), "output")
+    params = [(np.array([[0.3]]), np.zeros(1))]
+    result = finite_differences(params, ONE, np.zeros((1, 1)), spec, dtype=np.float32)
+    exact = 1 - np.tanh(0.3) ** 2
+    error = only(result, "error")
+    assert abs(only(result, "gradients") - exact) <= error
+    assert 1e-9 < error < 1e-3
+
+
+def test_chunking_does_not_change_the_result():
+    rng = np.random.default_rng(0)
+    spec = Spec((3, 5, 2), ("tanh", "identity"), "softmax_cross_entropy")
+    params = [(rng.normal(size=w), rng.normal(size=b)) for w, b in spec.shapes()]
+    X, Y = rng.normal(size=(4, 3)), np.full((4, 2), 0.5)
+    whole = finite_differences(params, X, Y, spec)
+    pieces = finite_differences(params, X, Y, spec, chunk=4)
+    for a, b in zip(whole.gradients, pieces.gradients, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_two_kinks_inside_the_step_make_the_witness_abstain():
+    # Two examples whose relu units turn on and off within 1e-16 of w on either side: between
+    # the corners R has slope 1/2, outside them 0. The analytic derivative (1/2) is no slope the
+    # stencil can see, so the witness must abstain rather than call it wrong.
+    spec = Spec((2, 1), ("relu",), "output")
+    params = [(np.array([[0.0], [1.0]]), np.zeros(1))]
+    X = np.array([[1.0, 2.0**-60], [1.0, -(2.0**-70)]])
+    result = finite_differences(params, X, np.zeros((2, 1)), spec)
+    assert result.kink[0][0][0, 0]
+    assert result.unresolved[0][0][0, 0]
+    assert result.lower[0][0][0, 0] == -np.inf
+    assert result.upper[0][0][0, 0] == np.inf
+    # W_21 scales the tiny inputs only: no sign changes, an ordinary entry
+    assert not result.kink[0][0][1, 0]
+
+
+def test_one_kink_at_w_stays_judged():
+    result = scalar("relu", "output", 0.0)
+    assert not only(result, "unresolved")
