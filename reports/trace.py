@@ -96,34 +96,19 @@ def trace(params: Any, X: Any, Y: Any, spec: Spec) -> Trace:
         probe_spec, probe_params = _inserted_identity(spec, params, layer)
         probe = finite_differences(probe_params, X, Y, probe_spec)
         fd_a, fd_a_err = probe.gradients[layer][1], probe.error[layer][1]  # the inserted bias
-        dW, db = ours.grads[layer - 1]
-        backward_rows += _entries(
-            layer, "∂H/∂a", ours.dA[layer][0], autodiff=theirs.dA[layer][0], fd=fd_a, err=fd_a_err
-        )
-        backward_rows += _entries(
-            layer,
-            "∂H/∂z",
-            ours.delta[layer][0],
-            autodiff=theirs.dZ[layer][0],
-            fd=fd.gradients[layer - 1][1],
-            err=fd.error[layer - 1][1],
-        )
-        backward_rows += _entries(
-            layer,
-            "∂H/∂W",
-            dW,
-            autodiff=theirs.grads[layer - 1][0],
-            fd=fd.gradients[layer - 1][0],
-            err=fd.error[layer - 1][0],
-        )
-        backward_rows += _entries(
-            layer,
-            "∂H/∂b",
-            db,
-            autodiff=theirs.grads[layer - 1][1],
-            fd=fd.gradients[layer - 1][1],
-            err=fd.error[layer - 1][1],
-        )
+        ours_W, ours_b = ours.grads[layer - 1]
+        theirs_W, theirs_b = theirs.grads[layer - 1]
+        fd_W, fd_b = fd.gradients[layer - 1]
+        err_W, err_b = fd.error[layer - 1]
+        for symbol, mine, autodiff, fd_value, fd_error in (
+            ("∂H/∂a", ours.dA[layer][0], theirs.dA[layer][0], fd_a, fd_a_err),
+            ("∂H/∂z", ours.delta[layer][0], theirs.dZ[layer][0], fd_b, err_b),  # formula 4
+            ("∂H/∂W", ours_W, theirs_W, fd_W, err_W),
+            ("∂H/∂b", ours_b, theirs_b, fd_b, err_b),
+        ):
+            backward_rows += _entries(
+                layer, symbol, mine, autodiff=autodiff, fd=fd_value, err=fd_error
+            )
     return Trace(spec, forward_rows, backward_rows, verify(manual.gradients, params, X, Y, spec))
 
 

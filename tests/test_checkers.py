@@ -15,20 +15,18 @@ from reference.strategies import Case, cases
 # A network where every bug below shows: depth 3, no square weight matrix (a wrong transpose
 # then fails by shape), n > 1, smooth activations with g'(z) != g'(a), every unit active.
 RNG = np.random.default_rng(20261126)
-SPEC = Spec((3, 4, 5, 2), ("tanh", "sigmoid", "softplus"), "square")
-CASE = Case(
-    SPEC,
-    [(RNG.normal(size=w), RNG.normal(size=b)) for w, b in SPEC.shapes()],
-    RNG.normal(size=(6, 3)),
-    RNG.normal(size=(6, 2)),
-)
-SQUARE_SPEC = Spec((3, 3, 3, 3), ("tanh", "tanh", "identity"), "square")
-SQUARE_CASE = Case(
-    SQUARE_SPEC,
-    [(RNG.normal(size=w), RNG.normal(size=b)) for w, b in SQUARE_SPEC.shapes()],
-    RNG.normal(size=(4, 3)),
-    RNG.normal(size=(4, 3)),
-)
+
+
+def normal_case(spec: Spec, n: int) -> Case:
+    """Standard-normal parameters, inputs and targets for ``spec``, n examples."""
+    params = [(RNG.normal(size=w), RNG.normal(size=b)) for w, b in spec.shapes()]
+    return Case(
+        spec, params, RNG.normal(size=(n, spec.widths[0])), RNG.normal(size=(n, spec.widths[-1]))
+    )
+
+
+CASE = normal_case(Spec((3, 4, 5, 2), ("tanh", "sigmoid", "softplus"), "square"), 6)
+SQUARE_CASE = normal_case(Spec((3, 3, 3, 3), ("tanh", "tanh", "identity"), "square"), 4)
 ALL = {(layer, param) for layer in (1, 2, 3) for param in "Wb"}
 
 # bug -> the (layer, parameter) pairs it must be reported at on CASE
