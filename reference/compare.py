@@ -45,6 +45,7 @@ from reference.spec import KINKED_ACTIVATIONS, Spec
 __all__ = [
     "Comparison",
     "ParamComparison",
+    "as_float_pairs",
     "backprop_error_bound",
     "compare_to_autodiff",
     "compare_to_fd",
@@ -291,7 +292,7 @@ def _dtype_problems(candidate: list, dtype: Any) -> list[str]:
     return problems
 
 
-def _as_float_pairs(candidate: list) -> list[tuple[np.ndarray, np.ndarray]]:
+def as_float_pairs(candidate: list) -> list[tuple[np.ndarray, np.ndarray]]:
     return [
         (np.asarray(dW, dtype=np.float64), np.asarray(db, dtype=np.float64)) for dW, db in candidate
     ]
@@ -309,7 +310,7 @@ def compare_to_autodiff(
     tiny = float(np.finfo(dtype).tiny)
     comparison = Comparison("jax.grad", problems=_dtype_problems(candidate, dtype))
     for layer, (cand, wit, bound) in enumerate(
-        zip(_as_float_pairs(candidate), ref.grads, bounds, strict=True), start=1
+        zip(as_float_pairs(candidate), ref.grads, bounds, strict=True), start=1
     ):
         for param, c, w, e in zip("Wb", cand, wit, bound, strict=True):
             w = np.asarray(w, dtype=np.float64)
@@ -336,7 +337,7 @@ def compare_to_fd(
     way).
     """
     comparison = Comparison(witness)
-    for layer, cand in enumerate(_as_float_pairs(candidate), start=1):
+    for layer, cand in enumerate(as_float_pairs(candidate), start=1):
         for k, (param, c) in enumerate(zip("Wb", cand, strict=True)):
             value = fd.gradients[layer - 1][k]
             lower, upper = fd.lower[layer - 1][k], fd.upper[layer - 1][k]

@@ -9,7 +9,13 @@ from typing import Any
 import numpy as np
 
 from reference.autodiff import AutodiffPass, as_arrays, autodiff_backward
-from reference.compare import Comparison, backprop_error_bound, compare_to_autodiff, compare_to_fd
+from reference.compare import (
+    Comparison,
+    as_float_pairs,
+    backprop_error_bound,
+    compare_to_autodiff,
+    compare_to_fd,
+)
 from reference.fd import FiniteDifferences, finite_differences
 from reference.spec import Spec, as_spec, check_arrays
 
@@ -141,7 +147,7 @@ def verify(
     return ThreeWay(
         spec,
         np.dtype(dtype),
-        [(np.asarray(dW, np.float64), np.asarray(db, np.float64)) for dW, db in candidate],
+        as_float_pairs(candidate),
         reference,
         fd,
         None,

@@ -43,15 +43,12 @@ from hypothesis import strategies as st
 import manual
 from reference import Spec, autodiff_backward, autodiff_gradients, fd_gradients
 from reference.strategies import networks, specs
+from reports.lecture import EXERCISE_2
 
-EXERCISE_2_SPEC = Spec((2, 2, 2, 1), ("relu", "relu", "identity"), "output")
-EXERCISE_2_PARAMS = [
-    (np.array([[2.0, -3.0], [2.0, 1.0]]), np.zeros(2)),
-    (np.array([[2.0, 1.0], [0.0, 1.0]]), np.zeros(2)),
-    (np.array([[3.0], [-2.0]]), np.zeros(1)),
-]
-EXERCISE_2_X = np.array([[2.0, 1.0]])
-EXERCISE_2_Y = np.zeros((1, 1))  # ignored by the output loss
+EXERCISE_2_SPEC = EXERCISE_2["spec"]
+EXERCISE_2_PARAMS = EXERCISE_2["params"]
+EXERCISE_2_X = EXERCISE_2["X"]
+EXERCISE_2_Y = EXERCISE_2["Y"]  # ignored by the output loss
 EXERCISE_2_GRADIENT = [8, 0, 4, 0, 4, 0, 18, -12, 0, 0, 3, -2, 12, 6, 1]
 WITNESSES = {"manual": manual.gradients, "jax.grad": autodiff_gradients, "fd": fd_gradients}
 
