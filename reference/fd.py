@@ -5,24 +5,32 @@ layer l leaves layers 1 ... l-1 untouched, so their activations are computed onc
 are evaluated afresh, for a whole chunk of perturbed parameter vectors at once (NumPy, batched,
 no compilation).
 
-For each entry w with step h (see ``step_for``) it evaluates R at w ± h and w ± h/2:
+For each entry w with step h (see ``step_for``) it evaluates R at w ± h, w ± h/2 and w ± h/4:
 
-- D(h) = (R(w+h) - R(w-h)) / 2h has error c h^2 + O(h^4) plus rounding;
-- Richardson's extrapolation (4 D(h/2) - D(h)) / 3 removes the h^2 term; it is the value returned;
-- the error estimate is |D(h) - D(h/2)| (a safe over-estimate of what the extrapolation leaves,
-  and it also catches rounding noise, which makes D(h) and D(h/2) differ) plus a rounding floor
-  4 u F / h, where F is the magnitude of R's terms and u the dtype's epsilon.
+- D(s) = (R(w+s) - R(w-s)) / 2s = R' + c s^2 + d s^4 + ... plus rounding;
+- Richardson's extrapolation removes the s^2 term twice, R1 = (4 D(h/2) - D(h)) / 3 and
+  R2 = (4 D(h/4) - D(h/2)) / 3; R2 is the value returned;
+- the error estimate is |R1 - R2| (15 times what R2 leaves of the d s^4 term, and it also catches
+  rounding noise) plus a rounding floor 6 ε / h, ε = u F + E a bound on the rounding error of each
+  R value: u the dtype's epsilon, F the magnitude of R's terms and E the forward pass's own
+  propagated rounding (see ``forward_error``: a sum like 40 a - 39 that cancels leaves R with an
+  error far above u |R|).
+- Both rest on D behaving like its expansion at these steps. Where it does not (the differences
+  D(h) - D(h/2) and D(h/2) - D(h/4) are not in the ratio 4 : 1 within 25% beyond noise, say a
+  saturating sigmoid behind large weights) the entry is recomputed with h / 16, up to three
+  times; an entry still not in that regime is left unjudged (``unresolved``).
 
 Kinks: the forward pass reports its relu and leaky_relu pre-activations (structure, not a
 derivative). Where any of them changes sign across the stencil, the entry is a kink: the central
-difference straddles a corner and means nothing. Where exactly one pre-activation crosses, the
-entry is judged by the one-sided differences (R(w) - R(w-s))/s and (R(w+s) - R(w))/s, s in
-{h, h/2}: R is smooth on each side of the one corner, the analytic derivative is the slope of the
-side that holds w (or, at the corner itself, the side the g'(0) convention picks), so it lies
-between them, within their own error estimate. Where two or more cross, R may have a stretch
-narrower than the step between corners whose slope neither side shows (or, with corners exactly
-at w, a g'(0) = 0 derivative that is no one-sided slope at all): no value of R the stencil sees
-can judge such an entry, and the witness abstains (``unresolved``; its interval is everything).
+difference straddles a corner and means nothing, and the entry is retried with a smaller step
+like the others. Where exactly one pre-activation still crosses, the entry is judged by the
+one-sided differences (R(w) - R(w-s))/s and (R(w+s) - R(w))/s, s in {h/2, h/4}: R is smooth on
+each side of the one corner, the analytic derivative is the slope of the side that holds w (or,
+at the corner itself, the side the g'(0) convention picks), so it lies between them, within their
+own error estimate. Where two or more cross, R may have a stretch narrower than the step between
+corners whose slope neither side shows (or, with corners exactly at w, a g'(0) = 0 derivative that
+is no one-sided slope at all): no value of R the stencil sees can judge such an entry, and the
+witness abstains (``unresolved``; its interval is everything).
 """
 
 from __future__ import annotations
@@ -35,14 +43,18 @@ from reference.autodiff import as_arrays
 from reference.network import numpy_activation, per_example_loss
 from reference.spec import KINKED_ACTIVATIONS, as_spec, check_arrays
 
-__all__ = ["FiniteDifferences", "fd_gradients", "finite_differences", "step_for"]
+__all__ = ["FiniteDifferences", "fd_gradients", "finite_differences", "forward_error", "step_for"]
 
 #: The most perturbed copies of a layer evaluated at once; bounds memory to about
 #: CHUNK x n x max(n_l) floats per layer.
 CHUNK = 4096
 
-# Stencil offsets, in units of h: the central pairs for D(h) and D(h/2).
-_OFFSETS = np.array([1.0, -1.0, 0.5, -0.5])
+# Stencil offsets, in units of h: the central pairs for D(h), D(h/2) and D(h/4).
+_OFFSETS = np.array([1.0, -1.0, 0.5, -0.5, 0.25, -0.25])
+
+#: How often an entry outside the asymptotic regime, or at a kink, is retried, and by how much
+#: its step shrinks each time.
+RETRIES, SHRINK = 3, 16.0
 
 
 class FiniteDifferences(NamedTuple):
@@ -51,23 +63,27 @@ class FiniteDifferences(NamedTuple):
     gradients: list  # Richardson-extrapolated central differences
     error: list  # error estimate of each entry (absolute)
     kink: list  # bool: a relu/leaky_relu pre-activation changes sign across the stencil
-    unresolved: list  # bool: two or more do; the witness abstains (interval is everything)
+    unresolved: list  # bool: two or more do, or no step gave a usable expansion; no verdict
     lower: list  # at kinks: the smallest one-sided difference minus its error; else value - error
     upper: list  # at kinks: the largest one-sided difference plus its error; else value + error
-    step: list  # the step h used for each entry
+    step: list  # the step h finally used for each entry
 
 
-def step_for(values: np.ndarray, dtype: Any) -> np.ndarray:
-    """The step h for central differences at each entry, a power of two.
+def step_for(values: np.ndarray, dtype: Any, reach: np.ndarray | float = 1.0) -> np.ndarray:
+    """The first step h for the differences at each entry, a power of two.
 
-    Truncation error of D(h) grows like h^2 |R'''| and rounding error like u |R| / h; they balance
-    at h ~ u^(1/3) times the entry's scale, taken as max(|w|, 1) so that the step is never below
-    the spacing of floats around w. Rounding h to a power of two makes w ± h and w ± h/2 exact
-    whenever w is a multiple of h/2 (every small integer or dyadic weight), and division by h
-    exact, so piecewise-linear cases come out exactly.
+    After two Richardson steps the truncation error falls like h^4 |R^(5)| while rounding grows
+    like u |R| / h; they balance at h ~ u^(1/5) times the entry's scale. That scale is
+    max(|w|, 1) (never below the spacing of floats around w) divided by the entry's ``reach``,
+    the largest input it multiplies (max_i |a_i^(l-1)| for W^(l)_jk, 1 for a bias): a step in a
+    weight that multiplies 10^4 moves its pre-activation 10^4 times as far, and R varies on the
+    scale of the pre-activation. Rounding h to a power of two makes w ± h, w ± h/2, w ± h/4 exact
+    whenever w is a multiple of h/4 (every small integer or dyadic weight), and division by h
+    exact, so piecewise-linear cases come out exactly. Where R still varies on a finer scale,
+    the expansion check shrinks the step (see the module).
     """
     eps = np.finfo(dtype).eps
-    raw = np.cbrt(eps) * np.maximum(np.abs(values), 1.0)
+    raw = eps**0.2 * np.maximum(np.abs(values), 1.0) / np.maximum(reach, 1.0)
     return np.exp2(np.round(np.log2(raw))).astype(dtype)
 
 
@@ -117,6 +133,54 @@ def _risk_magnitude(H: np.ndarray, Y: np.ndarray, loss: str) -> float:
     return float(terms.mean())
 
 
+def _secant_slope(f: Any, v: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """max(|f(v + t) - f(v)|, |f(v) - f(v - t)|) / t, elementwise: how fast f moves near v, from
+    values of f alone."""
+    centre = f(v)
+    return np.maximum(np.abs(f(v + t) - centre), np.abs(centre - f(v - t))) / t
+
+
+def forward_error(params: list, A: list, Z: list, Y: np.ndarray, spec: Any) -> float:
+    """A first-order bound on the rounding error of R as the forward pass computes it.
+
+    Carried layer by layer as an absolute bound e per entry (X is exact):
+
+    - z = a W + b, a dot product of length k = n_{l-1} plus b, errs by at most
+      e_a |W| + γ_{k+1} (|a| |W| + |b|) (γ_m = m u / (1 - m u)), plus an underflow term;
+    - a = g(z) errs by at most s e_z + 4 u |a|, s the slope of g near z;
+    - R = mean_i ℓ(h_i, y_i) errs by at most mean_i Σ_j s_ij e_ij (the loss's own rounding is
+      the u F term of the floor).
+
+    The slopes are secants of g and ℓ over a step at least e wide and at least √u the argument's
+    size: function values, no derivative formula, as everywhere in this witness.
+    """
+    dtype = A[0].dtype
+    eps, tiny = np.finfo(dtype).eps, np.finfo(dtype).tiny
+    root = np.sqrt(eps)
+    error = np.zeros_like(A[0])
+    for (W, b), name, a_prev, z, a in zip(
+        params, spec.activations, A[:-1], Z[1:], A[1:], strict=True
+    ):
+        terms = W.shape[0] + 1
+        gamma = terms * eps / (1 - terms * eps)
+        error_z = error @ np.abs(W) + gamma * (np.abs(a_prev) @ np.abs(W) + np.abs(b))
+        error_z = error_z + terms * tiny
+        step = np.maximum(error_z, root * np.maximum(np.abs(z), 1.0))
+        slope = _secant_slope(numpy_activation(name), z, step)
+        error = slope * error_z + 4 * eps * np.abs(a) + tiny
+    H = A[-1]
+    n, outputs = H.shape
+    step = np.maximum(error, root * np.maximum(np.abs(H), 1.0))  # (n, n_L)
+    unit = np.eye(outputs, dtype=dtype)[:, None, :]  # (n_L, 1, n_L): one output moved at a time
+    base = per_example_loss(np, spec.loss, H, Y)  # (n,)
+    moved = [
+        np.abs(per_example_loss(np, spec.loss, H[None] + sign * step[None] * unit, Y) - base)
+        for sign in (1.0, -1.0)
+    ]  # each (n_L, n): example i's loss with its output j moved by ± its step
+    slope = np.maximum(*moved).T / step  # (n, n_L)
+    return float((slope * error).sum() / n)
+
+
 def _layer_entries(
     which: str,
     layer: int,
@@ -125,35 +189,76 @@ def _layer_entries(
     Y: np.ndarray,
     spec: Any,
     base_Z: list,
+    entries: np.ndarray,
     steps: np.ndarray,
     chunk: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """R at the 4-point stencil of every entry of W^(layer) or b^(layer), (entries, 4), and the
-    number of kinks each entry's stencil crosses, (entries,)."""
+    """R at the stencil of the given flat entries of W^(layer) or b^(layer) with the given steps,
+    (entries, 6), and the number of kinks each entry's stencil crosses, (entries,)."""
     W, b = params[layer - 1]
     A_prev = A[layer - 1]  # (n, n_{l-1}): layers before `layer` are not recomputed
-    target = W if which == "W" else b
-    size = target.size
-    risks = np.empty((size, len(_OFFSETS)), dtype=A_prev.dtype)
-    crossings = np.zeros(size, dtype=np.int64)
-    per_chunk = max(1, chunk // len(_OFFSETS))
-    for start in range(0, size, per_chunk):
-        entries = np.arange(start, min(size, start + per_chunk))
-        offsets = (steps.reshape(-1)[entries, None] * _OFFSETS).reshape(-1)  # (E*4,)
-        repeat = np.repeat(entries, len(_OFFSETS))
+    points = len(_OFFSETS)
+    risks = np.empty((entries.size, points), dtype=A_prev.dtype)
+    crossings = np.zeros(entries.size, dtype=np.int64)
+    per_chunk = max(1, chunk // points)
+    for start in range(0, entries.size, per_chunk):
+        part = slice(start, min(entries.size, start + per_chunk))
+        offsets = (steps[part, None] * _OFFSETS).reshape(-1)  # (E*6,)
+        repeat = np.repeat(entries[part], points)
+        rows = np.arange(offsets.size)
         if which == "W":
-            Wp = np.broadcast_to(W, (offsets.size, *W.shape)).copy()  # (E*4, n_{l-1}, n_l)
-            rows, cols = np.unravel_index(repeat, W.shape)
-            Wp[np.arange(offsets.size), rows, cols] += offsets
-            z = A_prev @ Wp + b  # (E*4, n, n_l)
+            Wp = np.broadcast_to(W, (offsets.size, *W.shape)).copy()  # (E*6, n_{l-1}, n_l)
+            Wp[(rows, *np.unravel_index(repeat, W.shape))] += offsets
+            z = A_prev @ Wp + b  # (E*6, n, n_l)
         else:
-            bp = np.broadcast_to(b, (offsets.size, *b.shape)).copy()  # (E*4, n_l)
-            bp[np.arange(offsets.size), repeat] += offsets
-            z = (A_prev @ W)[None] + bp[:, None, :]  # (E*4, n, n_l)
+            bp = np.broadcast_to(b, (offsets.size, *b.shape)).copy()  # (E*6, n_l)
+            bp[rows, repeat] += offsets
+            z = (A_prev @ W)[None] + bp[:, None, :]  # (E*6, n, n_l)
         risk, crossed = _finish(z, layer, params, Y, spec, base_Z)
-        risks[entries] = risk.reshape(-1, len(_OFFSETS))
-        crossings[entries] = crossed
+        risks[part] = risk.reshape(-1, points)
+        crossings[part] = crossed
     return risks, crossings
+
+
+class _Estimate(NamedTuple):
+    """What one stencil says about each entry (all (entries,))."""
+
+    value: np.ndarray
+    error: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    expanding: np.ndarray  # bool: D(h), D(h/2), D(h/4) follow their expansion beyond noise
+
+
+def _estimate(risks: np.ndarray, base: float, h: np.ndarray, rounding: np.ndarray) -> _Estimate:
+    """Values, error estimates and one-sided intervals from R on the stencil.
+
+    ``rounding`` bounds the error of each R value; a difference quotient over s carries at most
+    ``rounding / s`` of it.
+    """
+    plus, minus, plus_half, minus_half, plus_quarter, minus_quarter = risks.T
+    d_full = (plus - minus) / (2 * h)
+    d_half = (plus_half - minus_half) / h
+    d_quarter = (plus_quarter - minus_quarter) / (h / 2)
+    coarse = (4 * d_half - d_full) / 3
+    value = (4 * d_quarter - d_half) / 3
+    noise = rounding / h  # D(h) carries at most this, D(h/2) twice, D(h/4) four times
+    error = np.abs(coarse - value) + 6 * noise
+    first, second = d_full - d_half, d_half - d_quarter  # c h^2 (3/4) and c h^2 (3/16)
+    expanding = np.abs(first - 4 * second) <= 0.25 * np.abs(first) + 27 * noise
+    one_sided = np.stack(
+        [
+            (base - minus_half) / (h / 2),
+            (base - minus_quarter) / (h / 4),
+            (plus_half - base) / (h / 2),
+            (plus_quarter - base) / (h / 4),
+        ]
+    )  # (4, entries): left h/2, left h/4, right h/2, right h/4
+    spread = np.abs(one_sided[0] - one_sided[1]) + np.abs(one_sided[2] - one_sided[3])
+    side_error = spread + 8 * noise
+    lower = np.minimum(one_sided.min(axis=0) - side_error, value - error)
+    upper = np.maximum(one_sided.max(axis=0) + side_error, value + error)
+    return _Estimate(value, error, lower, upper, expanding)
 
 
 def finite_differences(
@@ -173,7 +278,8 @@ def finite_differences(
         dtype: the dtype R is evaluated in; float64 by default whatever the inputs' dtype, so
             that the witness for a float32 implementation is a float64-accurate derivative of the
             same function at the same (float32-representable) point.
-        step: a fixed step h for every entry; by default ``step_for`` chooses one per entry.
+        step: a fixed first step h for every entry; by default ``step_for`` chooses one per
+            entry. Entries outside the asymptotic regime or at kinks are retried with h / 16.
         chunk: the most perturbed copies evaluated at once (memory bound).
 
     Returns:
@@ -186,47 +292,49 @@ def finite_differences(
     A, Z = _prefix(params, X, spec.activations)
     base = float(per_example_loss(np, spec.loss, A[-1], Y).mean())
     magnitude = abs(base) + _risk_magnitude(A[-1], Y, spec.loss)
+    propagated = forward_error(params, A, Z, Y, spec)
     fields: dict[str, list] = {key: [] for key in FiniteDifferences._fields}
     for layer in range(1, spec.depth + 1):
-        per_param = {key: [] for key in FiniteDifferences._fields}
+        per_param: dict[str, list] = {key: [] for key in FiniteDifferences._fields}
         for which, target in zip("Wb", params[layer - 1], strict=True):
+            size = target.size
             if step is None:
-                h = step_for(target, dtype)
+                reach = np.abs(A[layer - 1]).max(axis=0)[:, None] if which == "W" else 1.0
+                h = step_for(target, dtype, reach).reshape(-1)
             else:
-                h = np.full(target.shape, step, dtype=dtype)
-            risks, crossings = _layer_entries(which, layer, params, A, Y, spec, Z, h, chunk)
-            kink, unresolved = crossings >= 1, crossings >= 2
-            h_flat = h.reshape(-1)
-            plus, minus, plus_half, minus_half = risks.T
-            d_full = (plus - minus) / (2 * h_flat)
-            d_half = (plus_half - minus_half) / h_flat
-            value = (4 * d_half - d_full) / 3
-            # rounding of R near the stencil, where |R| may be far larger than at w itself
-            floor = 4 * eps * (np.abs(risks).max(axis=1) + magnitude) / h_flat
-            error = np.abs(d_full - d_half) + floor
-            one_sided = np.stack(
-                [
-                    (base - minus) / h_flat,
-                    (base - minus_half) / (h_flat / 2),
-                    (plus - base) / h_flat,
-                    (plus_half - base) / (h_flat / 2),
-                ]
-            )  # (4, entries): left h, left h/2, right h, right h/2
-            spread = np.abs(one_sided[0] - one_sided[1]) + np.abs(one_sided[2] - one_sided[3])
-            side_error = spread + 4 * floor
-            lower = np.where(kink, one_sided.min(axis=0) - side_error, value - error)
-            upper = np.where(kink, one_sided.max(axis=0) + side_error, value + error)
-            lower[unresolved], upper[unresolved] = -np.inf, np.inf
-            for key, array in (
-                ("gradients", value),
-                ("error", error),
-                ("kink", kink),
-                ("unresolved", unresolved),
-                ("lower", lower),
-                ("upper", upper),
-                ("step", h_flat),
-            ):
-                per_param[key].append(array.reshape(target.shape))
+                h = np.full(size, step, dtype=dtype)
+            result = {
+                key: np.zeros(size, dtype=bool if key in ("kink", "unresolved") else dtype)
+                for key in FiniteDifferences._fields
+            }
+            pending = np.arange(size)
+            for attempt in range(RETRIES + 1):
+                risks, crossings = _layer_entries(
+                    which, layer, params, A, Y, spec, Z, pending, h[pending], chunk
+                )
+                rounding = eps * (np.abs(risks).max(axis=1) + magnitude) + propagated
+                estimate = _estimate(risks, base, h[pending], rounding)
+                kink = crossings >= 1
+                settled = ~kink & estimate.expanding
+                if attempt == RETRIES:
+                    settled[:] = True
+                for key in ("value", "error", "lower", "upper"):
+                    result["gradients" if key == "value" else key][pending] = getattr(estimate, key)
+                result["step"][pending] = h[pending]
+                result["kink"][pending] = kink
+                result["unresolved"][pending] = (crossings >= 2) | (~kink & ~estimate.expanding)
+                pending = pending[~settled]
+                if not pending.size:
+                    break
+                h[pending] /= SHRINK
+            unresolved, kink = result["unresolved"], result["kink"]
+            # away from kinks the interval is the value ± its error; at one kink, the one-sided one
+            plain = ~kink
+            result["lower"][plain] = (result["gradients"] - result["error"])[plain]
+            result["upper"][plain] = (result["gradients"] + result["error"])[plain]
+            result["lower"][unresolved], result["upper"][unresolved] = -np.inf, np.inf
+            for key in FiniteDifferences._fields:
+                per_param[key].append(result[key].reshape(target.shape))
         for key, pair in per_param.items():
             fields[key].append(tuple(pair))
     return FiniteDifferences(**fields)

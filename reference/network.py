@@ -20,7 +20,11 @@ Array = Any
 
 
 def _np_sigmoid(z: Array) -> Array:
-    return 0.5 * np.tanh(0.5 * z) + 0.5  # exact identity, stable for every z
+    # 1 / (1 + e^-z) for z >= 0 and e^z / (1 + e^z) below: no overflow, and a few ulps of
+    # *relative* error everywhere, so that sigmoid(-137) is 3e-60 and not 0 (the forward error
+    # bound of the finite differences counts on relative accuracy).
+    small = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1 / (1 + small), small / (1 + small))
 
 
 _NUMPY: dict[str, Callable[[Array], Array]] = {

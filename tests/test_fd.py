@@ -4,9 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 from reference import Spec
-from reference.fd import finite_differences, step_for
+from reference.fd import (
+    RETRIES,
+    SHRINK,
+    _prefix,
+    _risk_magnitude,
+    finite_differences,
+    forward_error,
+    step_for,
+)
+from reference.network import per_example_loss
+from reference.strategies import cases
 
 # One weight w, one input x = 1, zero bias: R(w) = ℓ(g(w)), a scalar function of w alone.
 ONE = np.ones((1, 1))
@@ -64,11 +75,21 @@ def test_leaky_relu_kink_is_marked():
     assert only(result, "upper") >= 1.0
 
 
-def test_kink_just_inside_the_step_is_marked():
-    # z = w + b crosses 0 between w - h and w: the central difference straddles the corner
+def test_kink_inside_the_first_step_is_stepped_around():
+    # z = w + b crosses 0 between w - h/4 and w: the first stencil straddles the corner, a
+    # smaller step does not, and on the active side R = w + b exactly
     h = float(step_for(np.array(0.25), np.float64))
-    result = scalar("relu", "output", 0.25, bias=-0.25 + h / 4)
+    result = scalar("relu", "output", 0.25, bias=-0.25 + h / 8)
+    assert not only(result, "kink")
+    assert only(result, "gradients") == 1.0
+    assert only(result, "step") < h / 4
+
+
+def test_kink_inside_the_smallest_step_is_marked():
+    h = float(step_for(np.array(0.25), np.float64)) / SHRINK**RETRIES
+    result = scalar("relu", "output", 0.25, bias=-0.25 + h / 8)
     assert only(result, "kink")
+    assert only(result, "step") == h
 
 
 def test_away_from_the_kink_relu_is_smooth():
@@ -142,3 +163,66 @@ def test_two_kinks_inside_the_step_make_the_witness_abstain():
 def test_one_kink_at_w_stays_judged():
     result = scalar("relu", "output", 0.0)
     assert not only(result, "unresolved")
+
+
+def test_deeply_saturated_sigmoid_keeps_its_relative_accuracy():
+    # R = sigmoid(w) at w = -137: R' = sigmoid(w) (1 - sigmoid(w)) ≈ e^-137 ≈ 3e-60, far below
+    # the spacing of floats near 1; a sigmoid computed as 1/2 tanh(w/2) + 1/2 would give R = 0.
+    result = scalar("sigmoid", "output", -137.0)
+    exact = np.exp(-137.0) / (1 + np.exp(-137.0)) ** 2
+    assert abs(only(result, "gradients") - exact) <= only(result, "error") <= 1e-6 * exact
+
+
+def test_large_input_in_front_of_tanh_gets_a_step_to_match():
+    # R = tanh(10^5 w) at w = 10^-5: R' = 10^5 (1 - tanh(1)^2). A step of u^(1/5) in w would
+    # move the pre-activation by 70, across the whole tanh.
+    spec = Spec((1, 1), ("tanh",), "output")
+    params = [(np.array([[1e-5]]), np.zeros(1))]
+    result = finite_differences(params, np.array([[1e5]]), np.zeros((1, 1)), spec)
+    exact = 1e5 * (1 - np.tanh(1.0) ** 2)
+    value, error = result.gradients[0][0][0, 0], result.error[0][0][0, 0]
+    assert abs(value - exact) <= error <= 1e-8 * exact
+    assert not result.unresolved[0][0][0, 0]
+
+
+def test_cancellation_in_the_forward_pass_is_in_the_error_estimate():
+    # H_2 = 4 (40 sigmoid(5 softplus(b)) - 39) + 0 cancels to -0.84 from terms near 39, so R
+    # carries rounding near 40 u rather than u |R|. With y = 0 and logistic loss,
+    # R = softplus(H_1) + softplus(H_2) and, at b = 0 (softplus' = sigmoid, sigmoid(0) = 1/2),
+    # ∂R/∂b = sigmoid(H_2) * 4 * 40 * sigmoid'(z) * 5 * 1/2 with z = 5 log 2.
+    spec = Spec((1, 1, 1, 1, 2), ("softplus", "sigmoid", "identity", "identity"), "logistic")
+    params = [
+        (np.zeros((1, 1)), np.zeros(1)),
+        (np.array([[5.0]]), np.zeros(1)),
+        (np.array([[40.0]]), np.array([-39.0])),
+        (np.array([[0.0, 4.0]]), np.zeros(2)),
+    ]
+    result = finite_differences(params, np.zeros((1, 1)), np.zeros((1, 2)), spec)
+
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+
+    z = 5 * np.log(2.0)
+    H2 = 4 * (40 * sigmoid(z) - 39)
+    exact = sigmoid(H2) * 4 * 40 * sigmoid(z) * (1 - sigmoid(z)) * 5 / 2
+    assert abs(result.gradients[0][1][0] - exact) <= result.error[0][1][0] <= 1e-9 * exact
+
+
+@settings(max_examples=200, derandomize=True, database=None)
+@given(case=cases(max_depth=4, max_width=6, max_batch=5))
+def test_forward_error_bounds_the_rounding_of_the_risk(case):
+    # float64 R against the same pass in extended precision (where the platform has it, 80-bit):
+    # the difference must stay within u F + E, F the loss terms' size, E the propagated bound.
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+        pytest.skip("no extended precision on this platform")
+    results = {}
+    for dtype in (np.float64, np.longdouble):
+        params = [(W.astype(dtype), b.astype(dtype)) for W, b in case.params]
+        A, Z = _prefix(params, case.X.astype(dtype), case.spec.activations)
+        risk = per_example_loss(np, case.spec.loss, A[-1], case.Y.astype(dtype)).mean()
+        results[dtype] = (risk, params, A, Z)
+    risk, params, A, Z = results[np.float64]
+    eps = np.finfo(np.float64).eps
+    terms = abs(risk) + _risk_magnitude(A[-1], case.Y, case.spec.loss)
+    bound = forward_error(params, A, Z, case.Y, case.spec) + 4 * eps * terms
+    assert abs(float(risk) - float(results[np.longdouble][0])) <= bound
