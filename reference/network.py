@@ -56,8 +56,15 @@ def _logsumexp(xp: ModuleType, H: Array) -> Array:
     return top + xp.log(xp.sum(xp.exp(H - top), axis=-1, keepdims=True))
 
 
-def per_example_loss(xp: ModuleType, name: str, H: Array, Y: Array) -> Array:
-    """ℓ(H_i, y_i) summed over output units; H, Y of shape (..., n, n_L) give (..., n)."""
+def per_example_loss(xp: ModuleType, name: str, H: Array, Y: Array, mask: Array = None) -> Array:
+    """ℓ(H_i, y_i) summed over output units; H, Y of shape (..., n, n_L) give (..., n).
+
+    ``mask`` (broadcastable to H, booleans) keeps only some output units: the others add nothing
+    (nor any gradient) and a softmax runs over the kept ones alone. It lets a network padded
+    with unused units compute the loss of the network inside it.
+    """
+    if name == "softmax_cross_entropy" and mask is not None:
+        H = xp.where(mask, H, -xp.inf)
     if name == "square":
         terms = (H - Y) ** 2
     elif name == "output":
@@ -68,4 +75,6 @@ def per_example_loss(xp: ModuleType, name: str, H: Array, Y: Array) -> Array:
         terms = -Y * (H - _logsumexp(xp, H))
     else:  # Spec validation makes this unreachable
         raise ValueError(f"Unknown loss {name!r}.")
+    if mask is not None:
+        terms = xp.where(mask, terms, 0)
     return xp.sum(terms, axis=-1)
