@@ -8,12 +8,11 @@ float32 on GPUs.
 JAX compiles a function once per set of array shapes, and random testing meets a new
 architecture at nearly every case. So the network is padded before it is differentiated: every
 width (for small networks, the largest width) and the batch are rounded up to a bucket (a power
-of two, at least 8), the extra units get
-zero weights in and out, the extra examples and output units are masked out of the loss, and the
-activations and the loss are chosen inside the compiled function by index.
-All networks up to width 8 and batch 8 of one depth then share one compiled function. Padding
-changes no value that is kept: an extra unit contributes exact zeros, a masked term neither
-value nor gradient.
+of two, at least 8), the extra units get zero weights in and out, the extra examples and output
+units are masked out of the loss, and the activations and the loss are chosen inside the
+compiled function by index. All networks up to width 8 and batch 8 of one depth then share one
+compiled function. Padding changes no value that is kept: an extra unit contributes exact
+zeros, a masked term neither value nor gradient.
 """
 
 from __future__ import annotations
