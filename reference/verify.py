@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -129,8 +130,13 @@ def verify(
     bounds = backprop_error_bound(reference, params, Y, spec, dtype)
     autodiff_vs_fd = compare_to_fd(reference.grads, fd, bounds)
     try:
-        result = implementation([(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec)
-    except Exception as exc:
+        # warnings (overflow in exp, ...) are the implementation's business: never errors here
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            result = implementation(
+                [(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec
+            )
+    except (Exception, SystemExit) as exc:
         error = f"raised {type(exc).__name__}: {exc}"
         return ThreeWay(
             spec, np.dtype(dtype), None, reference, fd, error, None, None, autodiff_vs_fd
