@@ -1,0 +1,58 @@
+"""The tests that ``pytest --backprop-impl MODULE:FUNCTION`` adds (see ``pytest_plugin``)."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from reference.harness import check
+from reference.verify import verify
+
+
+def _seed(config: pytest.Config) -> tuple[int, bool]:
+    """The seed to draw from, and whether the user chose it."""
+    from hypothesis import settings
+
+    given = config.getoption("hypothesis_seed", default=None)
+    if given is not None:
+        try:
+            return int(given), True
+        except ValueError:
+            return int.from_bytes(str(given).encode()[:8], "little"), True
+    if settings.default.derandomize:
+        return 0, False
+    return random.SystemRandom().randrange(2**32), False
+
+
+def test_gradients_agree_on_random_networks(backprop_impl, request):
+    from hypothesis import settings
+
+    config = request.config
+    seed, chosen = _seed(config)
+    found = check(
+        backprop_impl,
+        examples=settings.default.max_examples,
+        seed=seed,
+        dtype=config.getoption("backprop_dtype"),
+        name=config.getoption("backprop_impl"),
+    )
+    if not found.ok:
+        again = "" if chosen else f"\n(run again with --hypothesis-seed {seed} for the same cases)"
+        pytest.fail(found.render() + again, pytrace=False)
+
+
+def test_gradients_of_the_lecture_exercise_2(backprop_impl, request):
+    from reports.lecture import EXERCISE_2
+
+    result = verify(
+        backprop_impl,
+        EXERCISE_2["params"],
+        EXERCISE_2["X"],
+        EXERCISE_2["Y"],
+        EXERCISE_2["spec"],
+        dtype=np.dtype(request.config.getoption("backprop_dtype")),
+    )
+    if not result.ok:
+        pytest.fail("the lecture's exercise 2:\n" + result.message(), pytrace=False)

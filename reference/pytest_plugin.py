@@ -1,0 +1,80 @@
+"""The pytest plugin: ``pytest --backprop-impl MODULE:FUNCTION`` checks an implementation.
+
+Registered through the ``pytest11`` entry point, so it is active wherever the package is
+installed. Without ``--backprop-impl`` it does nothing but offer the option (and register the
+``ci`` and ``thorough`` Hypothesis profiles where no one else has). With it, the run gains the
+tests of ``reference.pytest_checks``: the implementation on random cases (as many as the loaded
+Hypothesis profile's ``max_examples``, drawn from ``--hypothesis-seed`` when given) and on the
+lecture's exercise 2.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+#: Hypothesis profiles offered to every run; an existing profile of the same name is kept.
+PROFILES = {
+    "ci": {"max_examples": 30, "derandomize": True},
+    "thorough": {"max_examples": 10_000},
+}
+
+
+def _register_profiles() -> None:
+    from hypothesis import HealthCheck, settings
+    from hypothesis.errors import InvalidArgument
+
+    for name, values in PROFILES.items():
+        try:
+            settings.get_profile(name)
+        except InvalidArgument:
+            settings.register_profile(
+                name,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+                **values,
+            )
+
+
+_register_profiles()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("backprop-verify", "checking a hand-written backpropagation")
+    group.addoption(
+        "--backprop-impl",
+        metavar="MODULE:FUNCTION",
+        default=None,
+        help="check this implementation of gradients(params, X, Y, spec) against jax.grad and "
+        "finite differences (the current directory is importable)",
+    )
+    group.addoption(
+        "--backprop-dtype",
+        choices=("float64", "float32"),
+        default="float64",
+        help="precision the implementation is given and judged in (default float64)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    target = config.getoption("backprop_impl")
+    if not target:
+        return
+    from reference.harness import UsageError, load_implementation
+
+    try:
+        config._backprop_impl = load_implementation(target)  # type: ignore[attr-defined]
+    except UsageError as exc:
+        raise pytest.UsageError(f"--backprop-impl: {exc}") from None
+    checks = pathlib.Path(__file__).with_name("pytest_checks.py")
+    config.args.append(str(checks))
+
+
+@pytest.fixture(scope="session")
+def backprop_impl(request: pytest.FixtureRequest):
+    """The implementation named by ``--backprop-impl``."""
+    implementation = getattr(request.config, "_backprop_impl", None)
+    if implementation is None:
+        pytest.skip("no --backprop-impl given")
+    return implementation
