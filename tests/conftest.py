@@ -20,6 +20,8 @@ settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
 )
 
+pytest_plugins = ["pytester"]
+
 _THREE_WAY_COUNT = "three_way_checks"
 
 

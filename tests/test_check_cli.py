@@ -1,0 +1,144 @@
+"""``backprop-verify check``: exit codes, output and JSON exactly as the contract says."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from reports.cli import main
+
+TESTS = pathlib.Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def in_tests(monkeypatch):
+    """Run from tests/, where the zoo modules are importable as the CLI would find them."""
+    monkeypatch.chdir(TESTS)
+    monkeypatch.syspath_prepend(str(TESTS))
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["check", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_correct_implementation_exits_0_with_the_json(in_tests, capsys, tmp_path):
+    report = tmp_path / "verdict.json"
+    code, out, _ = run(capsys, "variants:reordered", "--examples", "20", "--json", str(report))
+    assert code == 0
+    assert "PASS" in out
+    data = json.loads(report.read_text())
+    assert data["verdict"] == "pass"
+    assert data["examples"] == 20
+    assert data["counterexample"] is None
+
+
+def test_a_bug_exits_1_with_the_counterexample_in_json(in_tests, capsys, tmp_path):
+    report = tmp_path / "verdict.json"
+    code, out, _ = run(capsys, "mutants:bias_mean", "--seed", "3", "--json", str(report))
+    assert code == 1
+    assert "FAIL" in out
+    assert "Diagnosis:" in out
+    data = json.loads(report.read_text())
+    assert data["verdict"] == "fail"
+    assert 1 <= data["examples"] <= 100
+    counter = data["counterexample"]
+    assert counter["widths"] == [1, 1]
+    assert counter["activations"] == ["identity"]
+    assert isinstance(counter["loss"], str)
+    assert counter["n"] == 2
+    assert counter["error"] is None
+    assert [(m["layer"], m["param"]) for m in counter["mismatches"]] == [(1, "b")]
+    assert counter["mismatches"][0]["max_abs_error"] > 0
+    assert counter["diagnosis"]["formula"] == "4"
+    # the JSON carries the case itself: it rebuilds and still fails
+    assert len(counter["params"]) == 1
+    assert len(counter["X"]) == 2
+
+
+def test_a_raising_implementation_exits_1_with_its_error(capsys, tmp_path, monkeypatch):
+    (tmp_path / "homework.py").write_text(
+        "def gradients(params, X, Y, spec):\n    raise NotImplementedError('todo')\n"
+    )
+    report = tmp_path / "verdict.json"
+    monkeypatch.chdir(tmp_path)  # the user's own directory
+    code, out, _ = run(capsys, "homework:gradients", "--examples", "5", "--json", str(report))
+    assert code == 1
+    assert "raised NotImplementedError: todo" in out
+    data = json.loads(report.read_text())
+    assert data["counterexample"]["error"] == "raised NotImplementedError: todo"
+    assert data["counterexample"]["mismatches"] == []
+
+
+def test_the_same_seed_gives_the_same_json(in_tests, capsys, tmp_path):
+    reports = [tmp_path / "one.json", tmp_path / "two.json"]
+    for report in reports:
+        run(capsys, "mutants:leaky_slope", "--seed", "11", "--json", str(report))
+    one, two = (json.loads(report.read_text()) for report in reports)
+    for data in (one, two):
+        data.pop("elapsed_s")
+    assert one == two
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["no_colon_here"], "expected MODULE:FUNCTION"),
+        (["not a module:f"], "expected MODULE:FUNCTION"),
+        (["surely_absent_module_xyz:gradients"], "no module named 'surely_absent_module_xyz'"),
+        (["mutants:no_such_function"], "has no attribute 'no_such_function'"),
+        (["mutants:BUGS"], "is a dict, not a function"),
+        (["mutants:bias_mean", "--examples", "0"], "must be at least 1"),
+        (["mutants:bias_mean", "--examples", "many"], "expected a whole number"),
+        (["mutants:bias_mean", "--seed", "-4"], "must not be negative"),
+        (["mutants:bias_mean", "--dtype", "float16"], "invalid choice"),
+        (["mutants:bias_mean", "--json", "/no/such/dir/v.json"], "cannot write the JSON"),
+        (["mutants:bias_mean", "--frobnicate"], "unrecognized arguments"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(in_tests, capsys, args, words):
+    try:
+        code = main(["check", *args])
+    except SystemExit as exc:  # argparse's own errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert words in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err + out
+
+
+def test_a_module_that_fails_to_import_is_a_usage_error(capsys, tmp_path, monkeypatch):
+    (tmp_path / "broken_homework.py").write_text("import numpy\nraise RuntimeError('half done')\n")
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "broken_homework:gradients")
+    assert code == 2
+    assert "importing 'broken_homework' failed: RuntimeError: half done." in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_installed_command(tmp_path):
+    """The console script itself: a usage error and a pass, from a directory of the user's."""
+    (tmp_path / "homework.py").write_text(
+        "from manual import gradients as mine\n\n"
+        "def gradients(params, X, Y, spec):\n    return mine(params, X, Y, spec)\n"
+    )
+    command = [sys.executable, "-m", "reports.cli", "check"]
+    bad = subprocess.run(
+        [*command, "homework"], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1
+    good = subprocess.run(
+        [*command, "homework:gradients", "--examples", "5"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert good.returncode == 0, good.stdout + good.stderr

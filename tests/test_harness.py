@@ -1,0 +1,217 @@
+"""The harness on the mutant zoo and on correct implementations written differently.
+
+Every bug must be caught at default settings, shrunk to a small case, located exactly where it
+changes the gradient, and diagnosed by the formula it breaks; every correct variant must pass.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import variants
+from mutants import BUGS, buggy
+
+import manual
+from reference.harness import DEFAULT_EXAMPLES, check
+
+SEEDS = (0, 1)
+
+
+@pytest.fixture(scope="module")
+def zoo():
+    """check(bug, seed) at default settings, each run once for the module."""
+    results = {}
+
+    def run(bug: str, seed: int):
+        if (bug, seed) not in results:
+            results[bug, seed] = check(buggy(bug), seed=seed, name=f"mutants:{bug}")
+        return results[bug, seed]
+
+    return run
+
+
+def changed_places(implementation, case) -> set[tuple[int, str]]:
+    """Where ``implementation`` differs from the hand-written backprop beyond rounding."""
+    right = manual.gradients(case.params, case.X, case.Y, case.spec)
+    wrong = implementation(case.params, case.X, case.Y, case.spec)
+    places = set()
+    for layer, (good, bad) in enumerate(zip(right, wrong, strict=True), start=1):
+        for param, g, b in zip("Wb", good, bad, strict=True):
+            scale = float(np.abs(g).max(initial=0.0))
+            if np.any(np.abs(np.asarray(b, dtype=np.float64) - g) > 1e-6 * scale + 1e-300):
+                places.add((layer, param))
+    return places
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_every_bug_is_caught_and_located(zoo, bug, seed):
+    found = zoo(bug, seed)
+    assert not found.ok, f"{bug} passed {found.examples} cases"
+    assert found.examples <= DEFAULT_EXAMPLES
+    if found.result.error is not None:
+        assert found.mismatches() == []
+        return
+    reported = {(item["layer"], item["param"]) for item in found.mismatches()}
+    if bug == "float32_inside":  # rounding-sized errors: no place is "the" place
+        assert reported
+        return
+    assert reported == changed_places(buggy(bug), found.case)
+
+
+# bug -> the formula the diagnosis must name, and words it must use
+DIAGNOSES = {
+    "forgot_g_prime": ("1-2", "g'(z^(1)) is left out"),
+    "g_prime_at_a": ("1-2", "evaluated at a^(1) instead of z^(1)"),
+    "missing_1_over_n": ("factor", "1/n of the empirical risk is missing"),
+    "loss_sign": ("factor", "sign of the loss derivative"),
+    "bias_mean": ("4", "averaged over the batch"),
+    "deep_layer_sign": ("3", "formula 3"),
+    "float32_inside": ("precision", "precision is lost"),
+    "square_no_factor_2": ("factor", "lost a factor 2"),
+    "logistic_forgot_sigmoid": ("output", "loss derivative"),
+    "first_example_dW": ("3", "formula 3"),
+    "weight_decay": ("3", "formula 3"),
+    "next_layer_g_prime": ("1-2", "formulas 1-2"),
+}
+
+
+@pytest.mark.parametrize("bug", sorted(DIAGNOSES))
+def test_the_diagnosis_names_the_broken_formula(zoo, bug):
+    formula, words = DIAGNOSES[bug]
+    for seed in SEEDS:
+        diagnosis = zoo(bug, seed).diagnosis
+        assert diagnosis.formula == formula, diagnosis.lines()
+        assert words in " ".join(diagnosis.lines())
+
+
+@pytest.mark.parametrize(
+    ("bug", "depth", "batch"),
+    [("bias_mean", 1, 2), ("missing_1_over_n", 1, 2), ("deep_layer_sign", 3, 1)],
+)
+def test_failures_shrink_to_the_smallest_network(zoo, bug, depth, batch):
+    # bias_mean and a missing 1/n need two examples and nothing else; the sign bug needs three
+    # layers. Every width can be 1.
+    for seed in SEEDS:
+        case = zoo(bug, seed).case
+        assert case.spec.depth == depth
+        assert set(case.spec.widths) == {1}, case.spec
+        assert len(case.X) == batch
+
+
+def test_output_layer_bugs_are_blamed_on_the_output(zoo):
+    for seed in SEEDS:
+        diagnosis = zoo("output_g_prime_skipped", seed).diagnosis
+        assert diagnosis.layer == zoo("output_g_prime_skipped", seed).case.spec.depth
+        assert "output activation's g'" in " ".join(diagnosis.lines())
+
+
+def test_the_failure_text_has_snippet_and_table(zoo):
+    text = zoo("bias_mean", 0).render()
+    assert "FAIL at case" in text
+    header = next(line for line in text.splitlines() if "layer  param" in line).split()
+    assert header == [
+        "layer",
+        "param",
+        "entry",
+        "implementation",
+        "jax.grad",
+        "finite",
+        "diff.",
+        "verdict",
+    ]
+    snippet = text.split("Reproduce it:\n", 1)[1]
+    namespace: dict = {}
+    exec("\n".join(line[4:] for line in snippet.splitlines()[:-4]), namespace)  # the case
+    assert namespace["spec"] == zoo("bias_mean", 0).case.spec
+
+
+def test_the_same_seed_draws_the_same_counterexample():
+    first = check(buggy("leaky_slope"), seed=5)
+    again = check(buggy("leaky_slope"), seed=5)
+    assert first.examples == again.examples
+    assert first.case.snippet() == again.case.snippet()
+
+
+@pytest.mark.parametrize("name", [n for n in variants.CORRECT if n != "jax_jit"])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_correct_implementations_written_differently_pass(name, seed):
+    found = check(getattr(variants, name), seed=seed)
+    assert found.ok, found.render()
+    assert found.examples == DEFAULT_EXAMPLES
+
+
+def test_a_jitted_implementation_returning_jax_arrays_passes():
+    # every new shape compiles the implementation itself, so fewer cases
+    found = check(variants.jax_jit, examples=25, seed=0)
+    assert found.ok, found.render()
+
+
+def test_float32_mode_passes_a_float32_implementation_and_fails_a_wrong_one():
+    def in_float32(params, X, Y, spec):
+        assert X.dtype == np.float32
+        return manual.gradients(params, X, Y, spec)
+
+    assert check(in_float32, examples=50, dtype=np.float32).ok
+    assert not check(buggy("bias_mean"), examples=50, dtype=np.float32).ok
+
+
+def _raises(params, X, Y, spec):
+    raise RuntimeError("not written yet")
+
+
+def _returns_none(params, X, Y, spec):
+    return None
+
+
+def _one_layer_short(params, X, Y, spec):
+    return manual.gradients(params, X, Y, spec)[1:]
+
+
+def _transposed_shapes(params, X, Y, spec):
+    return [(dW.T, db) for dW, db in manual.gradients(params, X, Y, spec)]
+
+
+def _nan(params, X, Y, spec):
+    grads = manual.gradients(params, X, Y, spec)
+    grads[0][1][...] = np.nan
+    return grads
+
+
+def _inf(params, X, Y, spec):
+    return [(dW + np.inf, db) for dW, db in manual.gradients(params, X, Y, spec)]
+
+
+def _text(params, X, Y, spec):
+    return "gradients"
+
+
+def _exits(params, X, Y, spec):
+    raise SystemExit(3)
+
+
+def _unpaired(params, X, Y, spec):
+    return [dW for dW, _ in manual.gradients(params, X, Y, spec)]
+
+
+@pytest.mark.parametrize(
+    ("implementation", "words"),
+    [
+        (_raises, "raised RuntimeError: not written yet"),
+        (_returns_none, "returned None"),
+        (_one_layer_short, "layers, expected"),
+        (_transposed_shapes, "has shape"),
+        (_nan, "is nan where the reference is finite"),
+        (_inf, "is inf where the reference is finite"),
+        (_text, "returned str"),
+        (_exits, "raised SystemExit"),
+        (_unpaired, "expected a (dW, db) pair"),
+    ],
+    ids=lambda value: getattr(value, "__name__", "")[1:] or None,
+)
+def test_a_misbehaving_implementation_is_a_fail_not_a_crash(implementation, words):
+    found = check(implementation, examples=20)
+    assert not found.ok
+    assert words in found.result.error
+    assert found.as_json()["counterexample"]["error"] == found.result.error
+    assert "FAIL" in found.render()

@@ -1,0 +1,92 @@
+"""``pytest --backprop-impl MODULE:FUNCTION``, run as a user would: a fresh pytest process in a
+directory of their own."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+TESTS = pathlib.Path(__file__).resolve().parent
+HOMEWORK = """
+import numpy as np
+from manual import gradients as right
+
+
+def gradients(params, X, Y, spec):
+    return right(params, X, Y, spec)
+
+
+def averaged_bias(params, X, Y, spec):
+    return [(dW, db / len(X)) for dW, db in right(params, X, Y, spec)]
+"""
+
+
+@pytest.fixture
+def homework(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(homework=HOMEWORK)
+    return pytester
+
+
+def test_a_correct_implementation_passes(homework):
+    result = homework.runpytest_subprocess(
+        "--backprop-impl",
+        "homework:gradients",
+        "--hypothesis-profile",
+        "ci",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_a_bug_fails_with_the_counterexample_and_the_diagnosis(homework):
+    result = homework.runpytest_subprocess(
+        "--backprop-impl",
+        "homework:averaged_bias",
+        "--hypothesis-seed",
+        "7",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(failed=1, passed=1)  # exercise 2 has n = 1: no batch to average
+    result.stdout.fnmatch_lines(
+        [
+            "*FAIL at case*",
+            "*formula 4*",
+            "*Reproduce it:*",
+            "*from homework import averaged_bias*",
+        ]
+    )
+    assert "run again with --hypothesis-seed" not in result.stdout.str()  # the seed was given
+
+
+def test_the_profile_sets_the_number_of_cases(homework):
+    homework.makeconftest(
+        "from hypothesis import settings\n"
+        "settings.register_profile('three', max_examples=3, deadline=None)\n"
+    )
+    result = homework.runpytest_subprocess(
+        "--backprop-impl",
+        "homework:averaged_bias",
+        "--hypothesis-profile",
+        "three",
+        "-p",
+        "no:cacheprovider",
+        "-k",
+        "random",
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*homework:averaged_bias: * random case*"])
+
+
+def test_a_bad_target_is_a_usage_error(homework):
+    result = homework.runpytest_subprocess("--backprop-impl", "homework:nothing_here")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--backprop-impl: module 'homework' has no attribute*"])
+
+
+def test_without_the_option_the_plugin_adds_nothing(homework):
+    homework.makepyfile(test_own="def test_mine():\n    assert True\n")
+    result = homework.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
