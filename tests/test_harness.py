@@ -134,9 +134,8 @@ def test_the_same_seed_draws_the_same_counterexample():
 
 
 @pytest.mark.parametrize("name", [n for n in variants.CORRECT if n != "jax_jit"])
-@pytest.mark.parametrize("seed", SEEDS)
-def test_correct_implementations_written_differently_pass(name, seed):
-    found = check(getattr(variants, name), seed=seed)
+def test_correct_implementations_written_differently_pass(name):
+    found = check(getattr(variants, name), seed=0)
     assert found.ok, found.render()
     assert found.examples == DEFAULT_EXAMPLES
 

@@ -61,25 +61,6 @@ def test_a_bug_fails_with_the_counterexample_and_the_diagnosis(homework):
     assert "run again with --hypothesis-seed" not in result.stdout.str()  # the seed was given
 
 
-def test_the_profile_sets_the_number_of_cases(homework):
-    homework.makeconftest(
-        "from hypothesis import settings\n"
-        "settings.register_profile('three', max_examples=3, deadline=None)\n"
-    )
-    result = homework.runpytest_subprocess(
-        "--backprop-impl",
-        "homework:averaged_bias",
-        "--hypothesis-profile",
-        "three",
-        "-p",
-        "no:cacheprovider",
-        "-k",
-        "random",
-    )
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*homework:averaged_bias: * random case*"])
-
-
 def test_a_bad_target_is_a_usage_error(homework):
     result = homework.runpytest_subprocess("--backprop-impl", "homework:nothing_here")
     assert result.ret == pytest.ExitCode.USAGE_ERROR

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 
 import manual
 from reference import Spec, autodiff_backward
@@ -35,13 +35,12 @@ def test_forward_passes_agree(case):
     ours = manual.forward(case.params, case.X, case.spec)
     theirs = autodiff_backward(case.params, case.X, case.Y, case.spec)
     for layer in range(1, case.spec.depth + 1):
-        np.testing.assert_allclose(
-            ours.Z[layer],
-            theirs.Z[layer],
-            rtol=1e-12,
-            atol=1e-12 * (1 + np.abs(theirs.Z[layer]).max()),
-        )
-        np.testing.assert_allclose(ours.A[layer], theirs.A[layer], rtol=1e-12, atol=1e-300)
+        # z may cancel (2 a - 2 a' = 3e-5 from terms near 1), and the two passes sum in different
+        # orders: an absolute tolerance relative to the layer's size. Every activation here is
+        # 1-Lipschitz, so a = g(z) inherits the same absolute tolerance.
+        atol = 1e-12 * (1 + np.abs(theirs.Z[layer]).max())
+        np.testing.assert_allclose(ours.Z[layer], theirs.Z[layer], rtol=1e-12, atol=atol)
+        np.testing.assert_allclose(ours.A[layer], theirs.A[layer], rtol=1e-12, atol=atol)
 
 
 @given(case=cases())
@@ -112,6 +111,9 @@ def test_numpy_path_never_touches_jax():
     assert out.stdout.strip() == "False"
 
 
+# Eager JAX compiles every new shape (about 0.9 s a case here): a fixed count, whatever the
+# profile; the three-way properties above carry the thorough runs.
+@settings(max_examples=15)
 @given(case=cases(style="float"))
 def test_independent_jax_grad_agrees_to_1e_8_normwise(case):
     """An autodiff computation written here, outside the project's packages, agrees."""
