@@ -1,9 +1,9 @@
 r"""The finite-difference witness: every entry of ∇_w R from values of R alone.
 
-It never sees a derivative formula. Its one use of structure is that perturbing a weight of
-layer l leaves layers 1 ... l-1 untouched, so their activations are computed once; layers l ... L
-are evaluated afresh, for a whole chunk of perturbed parameter vectors at once (NumPy, batched,
-no compilation).
+It never sees a derivative formula. Its one use of structure is where a parameter acts:
+perturbing W_ij^(l) or b_j^(l) leaves layers 1 ... l-1 untouched and moves z_j^(l) alone, so only
+that unit of layer l is recomputed, layer l+1 by a rank-one update, and layers l+2 ... L afresh,
+for a whole chunk of perturbed parameter vectors at once (NumPy, batched, no compilation).
 
 For each entry w with step h (see ``step_for``) it evaluates R at w ± h, w ± h/2 and w ± h/4:
 
@@ -104,9 +104,9 @@ def _finish(
     spec: Any,
     base_Z: list,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Forward from perturbed z^(layer), (E*4, n, n_l), for E entries' 4-point stencils.
+    """Forward from perturbed z^(layer), (E*6, n, n_l), for E entries' 6-point stencils.
 
-    Returns R at every stencil point, (E*4,), and per entry the number of distinct relu or
+    Returns R at every stencil point, (E*6,), and per entry the number of distinct relu or
     leaky_relu pre-activations (example, unit) whose sign differs from the unperturbed one at
     some stencil point, (E,).
     """
@@ -115,10 +115,10 @@ def _finish(
     for current in range(layer, spec.depth + 1):
         if current > layer:
             W, b = params[current - 1]
-            z = z @ W + b  # (E*4, n, n_l) = (E*4, n, n_{l-1}) @ (n_{l-1}, n_l) + (n_l,)
+            z = z @ W + b  # (E*6, n, n_l) = (E*6, n, n_{l-1}) @ (n_{l-1}, n_l) + (n_l,)
         name = spec.activations[current - 1]
         if name in KINKED_ACTIVATIONS:
-            flipped = np.sign(z) != np.sign(base_Z[current])  # (E*4, n, n_l)
+            flipped = np.sign(z) != np.sign(base_Z[current])  # (E*6, n, n_l)
             crossings += flipped.reshape(-1, points, flipped[0].size).any(axis=1).sum(axis=1)
         z = numpy_activation(name)(z)
     risk = per_example_loss(np, spec.loss, z, Y).mean(axis=-1)  # (E*4,)
@@ -194,27 +194,50 @@ def _layer_entries(
     chunk: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """R at the stencil of the given flat entries of W^(layer) or b^(layer) with the given steps,
-    (entries, 6), and the number of kinks each entry's stencil crosses, (entries,)."""
-    W, b = params[layer - 1]
-    A_prev = A[layer - 1]  # (n, n_{l-1}): layers before `layer` are not recomputed
+    (entries, 6), and the number of kinks each entry's stencil crosses, (entries,).
+
+    A step t in W_ij^(l) (or b_j^(l)) moves z_j^(l) alone, by t a_i^(l-1) (or t) in every
+    example: only that column of layer l is recomputed, and layer l+1 changes by the rank-one
+    term (a_j' - a_j) W_j^(l+1). From there on the forward pass runs in full. Every R value is
+    still the forward function evaluated at the perturbed parameters.
+    """
+    W = params[layer - 1][0]
+    A_prev, z_base, a_base = A[layer - 1], base_Z[layer], A[layer]
+    n = A_prev.shape[0]
+    name = spec.activations[layer - 1]
     points = len(_OFFSETS)
+    if which == "W":
+        rows, units = np.unravel_index(entries, W.shape)
+    else:
+        rows, units = None, entries
     risks = np.empty((entries.size, points), dtype=A_prev.dtype)
     crossings = np.zeros(entries.size, dtype=np.int64)
-    per_chunk = max(1, chunk // points)
+    width_after = spec.widths[min(layer + 1, spec.depth)]
+    per_chunk = max(1, chunk // (points * max(1, n * width_after // 64)))
     for start in range(0, entries.size, per_chunk):
         part = slice(start, min(entries.size, start + per_chunk))
         offsets = (steps[part, None] * _OFFSETS).reshape(-1)  # (E*6,)
-        repeat = np.repeat(entries[part], points)
-        rows = np.arange(offsets.size)
-        if which == "W":
-            Wp = np.broadcast_to(W, (offsets.size, *W.shape)).copy()  # (E*6, n_{l-1}, n_l)
-            Wp[(rows, *np.unravel_index(repeat, W.shape))] += offsets
-            z = A_prev @ Wp + b  # (E*6, n, n_l)
+        unit = np.repeat(units[part], points)  # the unit j each perturbed copy moves
+        if rows is None:
+            moved = np.broadcast_to(offsets[:, None], (offsets.size, n))
         else:
-            bp = np.broadcast_to(b, (offsets.size, *b.shape)).copy()  # (E*6, n_l)
-            bp[rows, repeat] += offsets
-            z = (A_prev @ W)[None] + bp[:, None, :]  # (E*6, n, n_l)
-        risk, crossed = _finish(z, layer, params, Y, spec, base_Z)
+            moved = offsets[:, None] * A_prev[:, np.repeat(rows[part], points)].T  # (E*6, n)
+        z_column = z_base[:, unit].T + moved  # (E*6, n): the new z_j in every example
+        crossed = np.zeros(offsets.size // points, dtype=np.int64)
+        if name in KINKED_ACTIVATIONS:
+            flipped = np.sign(z_column) != np.sign(z_base[:, unit].T)
+            crossed += flipped.reshape(-1, points, n).any(axis=1).sum(axis=1)
+        a_column = numpy_activation(name)(z_column)
+        if layer == spec.depth:
+            H = np.broadcast_to(a_base, (offsets.size, *a_base.shape)).copy()
+            H[np.arange(offsets.size), :, unit] = a_column
+            risk = per_example_loss(np, spec.loss, H, Y).mean(axis=-1)
+        else:
+            change = a_column - a_base[:, unit].T  # (E*6, n)
+            W_next = params[layer][0]
+            z_next = base_Z[layer + 1][None] + change[:, :, None] * W_next[unit][:, None, :]
+            risk, crossed_after = _finish(z_next, layer + 1, params, Y, spec, base_Z)
+            crossed += crossed_after
         risks[part] = risk.reshape(-1, points)
         crossings[part] = crossed
     return risks, crossings
