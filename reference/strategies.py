@@ -28,7 +28,17 @@ from hypothesis.extra import numpy as hnp
 
 from reference.spec import ACTIVATIONS, LOSSES, Spec
 
-__all__ = ["Case", "architectures", "batches", "cases", "networks", "specs", "targets", "values"]
+__all__ = [
+    "Case",
+    "architectures",
+    "batches",
+    "cases",
+    "networks",
+    "seeded_cases",
+    "specs",
+    "targets",
+    "values",
+]
 
 
 @dataclass(frozen=True)
@@ -203,4 +213,91 @@ def cases(
     params = draw(networks(spec, style=style))
     X = draw(batches(spec, min_size=min_batch, max_size=max_batch, style=style))
     Y = draw(targets(spec, X.shape[0]))
+    return Case(spec, params, X, Y)
+
+
+#: Values every seeded style mixes in, edges on purpose: exact zeros and small dyadics, a third
+#: (inexact), tiny normal numbers near float64's and float32's underflow, values near 1.
+_SPECIAL = np.array(
+    [
+        *(0.0, 1.0, -1.0, 0.5, -0.5, 2.0, -2.0, 1 / 3, 0.99, 0.01, 1e-5, -1e-5),
+        *(2.2250738585072014e-308, -1e-300, 1.1754943508222875e-38, -(2.0**-60)),
+    ]
+)
+
+
+def _seeded_values(seed: int, shape: tuple[int, ...], style: str) -> np.ndarray:
+    """The values of one array in one style, from a NumPy generator (see ``values``)."""
+    rng = np.random.default_rng(seed)
+    if style == "integer":
+        return rng.integers(-3, 4, size=shape).astype(np.float64)
+    scale = 40.0 if style == "large" else 2.0
+    out = rng.uniform(-scale, scale, size=shape)
+    special = rng.random(shape) < 0.2
+    out[special] = rng.choice(_SPECIAL, size=int(special.sum()))
+    if style == "sparse":
+        out[rng.random(shape) < 0.6] = 0.0
+    return out
+
+
+_SEEDS = st.integers(0, 2**63 - 1)
+_STYLES = st.sampled_from(STYLES)
+_INPUT_STYLES = st.sampled_from(STYLES[:3])
+_TARGET_STYLES = st.sampled_from(STYLES[:2])
+
+
+@st.composite
+def seeded_cases(
+    draw: st.DrawFn,
+    *,
+    min_depth: int = 1,
+    max_depth: int = 4,
+    min_width: int = 1,
+    max_width: int = 8,
+    min_batch: int = 1,
+    max_batch: int = 8,
+    activations: Sequence[str] = ACTIVATIONS,
+    losses: Sequence[str] = LOSSES,
+    style: str | None = None,
+) -> Case:
+    """Like ``cases`` (same bounds and defaults), with each array drawn from a NumPy generator.
+
+    Hypothesis draws the structure (depth, widths, activations, loss, batch, style) and one
+    seed per array, so a case costs a few dozen draws instead of one per number, about ten times
+    less. The values follow the same styles and mix in the same edges (zeros, small integers,
+    tiny normal numbers, values near 1). Hypothesis can shrink the structure but not the values
+    inside a seed: ``reference.harness.check`` draws from here and shrinks with its own
+    ``minimize``; property tests that rely on Hypothesis's shrinking should use ``cases``.
+    """
+    spec = draw(
+        specs(
+            min_depth=min_depth,
+            max_depth=max_depth,
+            min_width=min_width,
+            max_width=max_width,
+            activations=activations,
+            losses=losses,
+        )
+    )
+    if not 1 <= min_batch <= max_batch:
+        raise ValueError(f"Need 1 <= min_batch <= max_batch, got {min_batch}, {max_batch}.")
+    style = style or draw(_STYLES)
+    params = [
+        (_seeded_values(draw(_SEEDS), w_shape, style), _seeded_values(draw(_SEEDS), b_shape, style))
+        for w_shape, b_shape in spec.shapes()
+    ]
+    n = draw(st.integers(min_batch, max_batch))
+    input_style = draw(_INPUT_STYLES) if style == "large" else style
+    X = _seeded_values(draw(_SEEDS), (n, spec.widths[0]), input_style)
+    if spec.loss in ("logistic", "softmax_cross_entropy"):
+        seed = draw(_SEEDS)
+        codes = np.random.default_rng(seed).integers(0, 4, size=(n, spec.widths[-1]))
+        if spec.loss == "logistic":
+            Y = np.array([0.0, 1.0, 0.5, 0.25])[codes]
+        else:
+            weights = codes.astype(np.float64)
+            weights[:, 0] += weights.sum(axis=1) == 0  # an all-zero row becomes one-hot
+            Y = weights / weights.sum(axis=1, keepdims=True)
+    else:
+        Y = _seeded_values(draw(_SEEDS), (n, spec.widths[-1]), draw(_TARGET_STYLES))
     return Case(spec, params, X, Y)
