@@ -175,10 +175,21 @@ def targets(draw: st.DrawFn, spec: Spec, n: int) -> np.ndarray:
     if spec.loss == "logistic":
         return draw(hnp.arrays(np.float64, shape, elements=st.sampled_from([0.0, 1.0, 0.5, 0.25])))
     if spec.loss == "softmax_cross_entropy":
-        weights = draw(hnp.arrays(np.float64, shape, elements=st.integers(0, 3).map(float)))
-        weights[:, 0] += weights.sum(axis=1) == 0  # an all-zero row becomes one-hot
-        return weights / weights.sum(axis=1, keepdims=True)
+        return _probabilities(draw(hnp.arrays(np.float64, shape, elements=st.integers(0, 3))))
     return draw(_matrix(shape, "integer" if draw(st.booleans()) else "float"))
+
+
+def _probabilities(weights: np.ndarray) -> np.ndarray:
+    """Rows of small integer weights made probability vectors (an all-zero row one-hot)."""
+    weights = weights.astype(np.float64)
+    weights[:, 0] += weights.sum(axis=1) == 0
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def _spec_bounds(arguments: dict) -> dict:
+    """The keyword arguments of ``specs`` among a strategy's own."""
+    names = ("min_depth", "max_depth", "min_width", "max_width", "activations", "losses")
+    return {name: arguments[name] for name in names}
 
 
 @st.composite
@@ -200,16 +211,7 @@ def cases(
     Defaults: depth 1 to 4, widths 1 to 8, batch 1 to 8, every activation and loss, the value
     style of the parameters drawn (see ``values``; pass one to fix it).
     """
-    spec = draw(
-        specs(
-            min_depth=min_depth,
-            max_depth=max_depth,
-            min_width=min_width,
-            max_width=max_width,
-            activations=activations,
-            losses=losses,
-        )
-    )
+    spec = draw(specs(**_spec_bounds(locals())))
     params = draw(networks(spec, style=style))
     X = draw(batches(spec, min_size=min_batch, max_size=max_batch, style=style))
     Y = draw(targets(spec, X.shape[0]))
@@ -269,16 +271,7 @@ def seeded_cases(
     inside a seed: ``reference.harness.check`` draws from here and shrinks with its own
     ``minimize``; property tests that rely on Hypothesis's shrinking should use ``cases``.
     """
-    spec = draw(
-        specs(
-            min_depth=min_depth,
-            max_depth=max_depth,
-            min_width=min_width,
-            max_width=max_width,
-            activations=activations,
-            losses=losses,
-        )
-    )
+    spec = draw(specs(**_spec_bounds(locals())))
     if not 1 <= min_batch <= max_batch:
         raise ValueError(f"Need 1 <= min_batch <= max_batch, got {min_batch}, {max_batch}.")
     style = style or draw(_STYLES)
@@ -292,12 +285,8 @@ def seeded_cases(
     if spec.loss in ("logistic", "softmax_cross_entropy"):
         seed = draw(_SEEDS)
         codes = np.random.default_rng(seed).integers(0, 4, size=(n, spec.widths[-1]))
-        if spec.loss == "logistic":
-            Y = np.array([0.0, 1.0, 0.5, 0.25])[codes]
-        else:
-            weights = codes.astype(np.float64)
-            weights[:, 0] += weights.sum(axis=1) == 0  # an all-zero row becomes one-hot
-            Y = weights / weights.sum(axis=1, keepdims=True)
+        Y = np.array([0.0, 1.0, 0.5, 0.25])[codes] if spec.loss == "logistic" else None
+        Y = _probabilities(codes) if Y is None else Y
     else:
         Y = _seeded_values(draw(_SEEDS), (n, spec.widths[-1]), draw(_TARGET_STYLES))
     return Case(spec, params, X, Y)
