@@ -1,0 +1,137 @@
+r"""Directional checks for networks too big to difference entry by entry.
+
+Instead of every ∂R/∂w_i, check k directional derivatives: for random directions v with
+independent standard normal entries, the candidate's ∇R · v must equal the derivative of
+t -> R(w + t v) at 0, taken by the same central differences as ``reference.fd`` (steps t, t/2,
+t/4, two Richardson levels, the same error estimate and retries) from values of R alone. Each
+direction costs six forward passes, whatever the number of parameters.
+
+What it can miss. Let e = (candidate - true gradient), nonzero. Along v, e · v is normal with
+mean 0 and standard deviation ||e||, so it hides inside a direction's tolerance τ with
+probability P(|e · v| <= τ) = erf(τ / (√2 ||e||)) <= √(2/π) τ / ||e||. The k directions are
+independent, so a wrong gradient passes all of them with probability at most
+
+    (√(2/π) τ_max / ||e||)^k,
+
+τ_max the largest tolerance among them (``Directional.miss_bound``). With the default k = 3 and
+an error a thousand times the tolerance, that is below 1e-9. An error smaller than the tolerance
+is below what the finite differences resolve and is not claimed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from reference.autodiff import as_arrays
+from reference.fd import (
+    _OFFSETS,
+    RETRIES,
+    SHRINK,
+    _estimate,
+    _prefix,
+    _risk_magnitude,
+    forward_error,
+)
+from reference.network import numpy_activation, per_example_loss
+from reference.spec import as_spec, check_arrays
+
+__all__ = ["Directional", "directional_check"]
+
+
+@dataclass
+class Directional:
+    """The verdict of a directional check."""
+
+    projected: np.ndarray  # ∇R · v from the candidate, one per direction
+    differences: np.ndarray  # d/dt R(w + t v) at 0 by finite differences
+    tolerance: np.ndarray  # allowed |projected - differences| per direction
+    error: str | None = None  # what the candidate raised or returned wrongly
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and bool(
+            np.all(np.abs(self.projected - self.differences) <= self.tolerance)
+        )
+
+    def miss_bound(self, error_norm: float) -> float:
+        """The largest probability that a gradient wrong by ``error_norm`` (2-norm) passes."""
+        per_direction = min(1.0, np.sqrt(2 / np.pi) * float(self.tolerance.max()) / error_norm)
+        return per_direction ** len(self.tolerance)
+
+
+def _risk_along(
+    params: list, X: np.ndarray, Y: np.ndarray, spec: Any, direction: list, t: float
+) -> float:
+    a = X
+    for (W, b), (vW, vb), name in zip(params, direction, spec.activations, strict=True):
+        a = numpy_activation(name)(a @ (W + t * vW) + (b + t * vb))
+    return float(per_example_loss(np, spec.loss, a, Y).mean())
+
+
+def directional_check(
+    implementation: Callable,
+    params: Any,
+    X: Any,
+    Y: Any,
+    spec: Any,
+    *,
+    directions: int = 3,
+    seed: int = 0,
+) -> Directional:
+    """Check ``implementation`` along ``directions`` random directions (float64).
+
+    The tolerance of a direction is the finite differences' error estimate plus a float64
+    rounding allowance for the candidate's dot product with v: Σ_i |g_i v_i| times 2^-40, far
+    above the rounding of a correct float64 backward pass on networks of this kind and far
+    below any wrong formula.
+    """
+    from reference.verify import check_structure
+
+    spec = as_spec(spec)
+    check_arrays(params, X, Y, spec)
+    params, X, Y = as_arrays(params, X, Y, np.float64)
+    rng = np.random.default_rng(seed)
+    vectors = [
+        [(rng.standard_normal(W.shape), rng.standard_normal(b.shape)) for W, b in params]
+        for _ in range(directions)
+    ]
+    try:
+        result = implementation([(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec)
+    except (Exception, SystemExit) as exc:
+        error = f"raised {type(exc).__name__}: {exc}"
+        return Directional(np.zeros(0), np.zeros(0), np.zeros(0), error)
+    candidate, error = check_structure(result, spec, np.float64)
+    if error is not None:
+        return Directional(np.zeros(0), np.zeros(0), np.zeros(0), error)
+    candidate = [(np.asarray(dW, np.float64), np.asarray(db, np.float64)) for dW, db in candidate]
+    flat = np.concatenate([a.ravel() for pair in candidate for a in pair])
+    stacked = np.array([np.concatenate([a.ravel() for pair in d for a in pair]) for d in vectors])
+    projected = stacked @ flat
+    magnitude = np.abs(stacked) @ np.abs(flat)
+    A, Z = _prefix(params, X, spec.activations)
+    base = float(per_example_loss(np, spec.loss, A[-1], Y).mean())
+    eps = np.finfo(np.float64).eps
+    floor = eps * (abs(base) + _risk_magnitude(A[-1], Y, spec.loss))
+    floor += forward_error(params, A, Z, Y, spec)
+    largest = max(float(np.abs(a).max(initial=0)) for pair in params for a in pair)
+    differences = np.zeros(directions)
+    tolerance = np.zeros(directions)
+    for k, direction in enumerate(vectors):
+        reach = max(float(np.abs(v).max(initial=0)) for pair in direction for v in pair)
+        t = eps**0.2 * max(largest, 1.0) / max(reach, 1.0)
+        for _ in range(RETRIES + 1):
+            risks = np.array(
+                [[_risk_along(params, X, Y, spec, direction, s * t) for s in _OFFSETS]]
+            )
+            rounding = np.array([eps * np.abs(risks).max() + floor])
+            estimate = _estimate(risks, base, np.array([t]), rounding)
+            if estimate.expanding[0]:
+                break
+            t /= SHRINK
+        differences[k] = estimate.value[0]
+        tolerance[k] = estimate.error[0] + 2.0**-40 * magnitude[k]
+    return Directional(projected, differences, tolerance)
