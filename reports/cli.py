@@ -61,6 +61,13 @@ def _finite(value: object) -> object:
     return value
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from reports.bench import run
+
+    run(quick=args.quick)
+    return 0
+
+
 def _whole(least: int, rule: str):
     """An argparse type: a whole number of at least ``least`` (``rule`` says so otherwise)."""
 
@@ -131,6 +138,15 @@ def _parser() -> argparse.ArgumentParser:
         help="precision the implementation is given and judged in (default float64)",
     )
     check.set_defaults(run=_check)
+    bench = commands.add_parser(
+        "bench",
+        help="time the harness, the finite differences and the jitted gradient, as ratios",
+        description="Speed measured side by side in one run: the check harness's marginal rate, "
+        "finite differences against a plain per-entry loop, the directional mode against "
+        "jax.test_util.check_grads, jitted manual.gradients against jitted jax.grad.",
+    )
+    bench.add_argument("--quick", action="store_true", help="small sizes (seconds, not minutes)")
+    bench.set_defaults(run=_bench)
     return parser
 
 

@@ -142,3 +142,21 @@ def test_the_installed_command(tmp_path):
         check=False,
     )
     assert good.returncode == 0, good.stdout + good.stderr
+
+
+def test_bench_prints_every_ratio():
+    from reports.bench import run
+
+    lines: list[str] = []
+    run(quick=True, say=lines.append)
+    text = "\n".join(lines)
+    for words in (
+        "marginal rate",
+        "plain per-entry loop",
+        "ratio",
+        "growth with P",
+        "check_grads",
+        "jitted gradient",
+        "matmul rate",
+    ):
+        assert words in text
