@@ -30,6 +30,8 @@ __all__ = ["CheckResult", "UsageError", "check", "load_implementation"]
 
 #: Cases drawn by ``check`` when the caller names no number.
 DEFAULT_EXAMPLES = 100
+#: Cases drawn in one Hypothesis example.
+_CASES_PER_EXAMPLE = 8
 
 
 class UsageError(Exception):
@@ -303,6 +305,7 @@ def check(
     """
     from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
+    from hypothesis import strategies as st
 
     if examples < 1:
         raise UsageError(f"--examples must be at least 1, got {examples}.")
@@ -314,10 +317,18 @@ def check(
     def run(case: Case) -> ThreeWay:
         return verify(implementation, case.params, case.X, case.Y, case.spec, dtype=dtype)
 
-    # Hypothesis draws the cases; the shrinking is ``minimize``'s, which works on the network
-    # itself, keeps the kind of failure and the broken formula, and is far cheaper.
+    # Hypothesis draws the cases, several per example of its own (its per-example bookkeeping
+    # costs as much as a small check); the shrinking is ``minimize``'s, which works on the
+    # network itself, keeps the kind of failure and the broken formula, and is far cheaper.
+    per_example = min(_CASES_PER_EXAMPLE, examples)
+    drawn = st.lists(
+        strategy if strategy is not None else seeded_cases(),
+        min_size=per_example,
+        max_size=per_example,
+    )
+
     @settings(
-        max_examples=examples,
+        max_examples=-(-examples // per_example),
         deadline=None,
         database=None,
         derandomize=False,
@@ -327,13 +338,16 @@ def check(
         phases=(Phase.explicit, Phase.generate),
     )
     @hypothesis_seed(seed)
-    @given(case=strategy if strategy is not None else seeded_cases())
-    def agrees(case: Case) -> None:
-        state["runs"] += 1
-        result = run(case)
-        if not result.ok:
-            state["case"], state["result"] = case, result
-            raise _DisagreementError
+    @given(batch=drawn)
+    def agrees(batch: list[Case]) -> None:
+        for case in batch:
+            if state["runs"] == examples:
+                return
+            state["runs"] += 1
+            result = run(case)
+            if not result.ok:
+                state["case"], state["result"] = case, result
+                raise _DisagreementError
 
     with contextlib.suppress(_DisagreementError):
         agrees()
