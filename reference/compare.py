@@ -299,14 +299,22 @@ def as_float_pairs(candidate: list) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def compare_to_autodiff(
-    candidate: list, ref: AutodiffPass, params: list, Y: np.ndarray, spec: Spec, dtype: Any
+    candidate: list,
+    ref: AutodiffPass,
+    params: list,
+    Y: np.ndarray,
+    spec: Spec,
+    dtype: Any,
+    bounds: list | None = None,
 ) -> Comparison:
     """Compare a gradient computed in ``dtype`` with the ``jax.grad`` pass ``ref``.
 
-    Entry tolerance: twice ``backprop_error_bound`` (both sides round), plus the smallest
-    normal number of ``dtype`` so that two underflowed values never disagree.
+    Entry tolerance: twice ``backprop_error_bound`` (both sides round; pass ``bounds`` if it is
+    already computed for this case and dtype), plus the smallest normal number of ``dtype`` so
+    that two underflowed values never disagree.
     """
-    bounds = backprop_error_bound(ref, params, Y, spec, dtype)
+    if bounds is None:
+        bounds = backprop_error_bound(ref, params, Y, spec, dtype)
     tiny = float(np.finfo(dtype).tiny)
     comparison = Comparison("jax.grad", problems=_dtype_problems(candidate, dtype))
     for layer, (cand, wit, bound) in enumerate(

@@ -148,7 +148,7 @@ def verify(
         return ThreeWay(
             spec, np.dtype(dtype), candidate, reference, fd, error, None, None, autodiff_vs_fd
         )
-    vs_autodiff = compare_to_autodiff(candidate, reference, params, Y, spec, dtype)
+    vs_autodiff = compare_to_autodiff(candidate, reference, params, Y, spec, dtype, bounds)
     vs_fd = compare_to_fd(candidate, fd, bounds)
     return ThreeWay(
         spec,
