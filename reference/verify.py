@@ -20,7 +20,14 @@ from reference.compare import (
 from reference.fd import FiniteDifferences, finite_differences
 from reference.spec import Spec, as_spec, check_arrays
 
-__all__ = ["ThreeWay", "check_structure", "verify"]
+__all__ = ["ThreeWay", "check_structure", "verify", "verify_calls"]
+
+_CALLS = [0]
+
+
+def verify_calls() -> int:
+    """How many three-way checks ``verify`` has run in this process."""
+    return _CALLS[0]
 
 
 @dataclass
@@ -125,6 +132,7 @@ def verify(
     spec = as_spec(spec)
     check_arrays(params, X, Y, spec)
     params, X, Y = as_arrays(params, X, Y, dtype)
+    _CALLS[0] += 1
     reference = autodiff_backward(params, X, Y, spec)
     fd = finite_differences(params, X, Y, spec)
     bounds = backprop_error_bound(reference, params, Y, spec, dtype)

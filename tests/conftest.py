@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
-from reference.verify import ThreeWay, verify
+from reference.verify import ThreeWay, verify, verify_calls
 
 # JAX compiles once per new shape, far slower than Hypothesis's default deadline allows.
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "print_blob": True}
@@ -41,3 +41,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     count = getattr(config, _THREE_WAY_COUNT, 0)
     if count:
         terminalreporter.write_line(f"random three-way checks run: {count}")
+    total = verify_calls()  # this process only: not pytest-xdist workers, not subprocesses
+    if total:
+        terminalreporter.write_line(
+            f"three-way checks in all, the harness's generated and shrunk cases included: {total}"
+        )
