@@ -41,6 +41,7 @@ def test_gradients_agree_on_random_networks(backprop_impl, request):
     if not found.ok:
         again = "" if chosen else f"\n(run again with --hypothesis-seed {seed} for the same cases)"
         pytest.fail(found.render() + again, pytrace=False)
+    print(found.render())  # shown with -rP: how many cases, which seed
 
 
 def test_gradients_of_the_lecture_exercise_2(backprop_impl, request):

@@ -61,6 +61,28 @@ def test_a_bug_fails_with_the_counterexample_and_the_diagnosis(homework):
     assert "run again with --hypothesis-seed" not in result.stdout.str()  # the seed was given
 
 
+def test_the_profile_and_the_seed_set_the_cases(homework):
+    homework.makeconftest(
+        "from hypothesis import settings\n"
+        "settings.register_profile('three', max_examples=3, deadline=None)\n"
+    )
+    result = homework.runpytest_subprocess(
+        "--backprop-impl",
+        "homework:gradients",
+        "--hypothesis-profile",
+        "three",
+        "--hypothesis-seed",
+        "12",
+        "-rP",
+        "-k",
+        "random",
+        "-p",
+        "no:cacheprovider",
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*homework:gradients: 3 random cases, seed 12, float64*"])
+
+
 def test_a_bad_target_is_a_usage_error(homework):
     result = homework.runpytest_subprocess("--backprop-impl", "homework:nothing_here")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
