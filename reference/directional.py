@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from reference.autodiff import as_arrays
+from reference.compare import as_float_pairs
 from reference.fd import (
     _OFFSETS,
     RETRIES,
@@ -35,8 +36,9 @@ from reference.fd import (
     _prefix,
     _risk_magnitude,
     forward_error,
+    risk_of,
 )
-from reference.network import numpy_activation, per_example_loss
+from reference.network import per_example_loss
 from reference.spec import as_spec, check_arrays
 
 __all__ = ["Directional", "directional_check"]
@@ -63,13 +65,9 @@ class Directional:
         return per_direction ** len(self.tolerance)
 
 
-def _risk_along(
-    params: list, X: np.ndarray, Y: np.ndarray, spec: Any, direction: list, t: float
-) -> float:
-    a = X
-    for (W, b), (vW, vb), name in zip(params, direction, spec.activations, strict=True):
-        a = numpy_activation(name)(a @ (W + t * vW) + (b + t * vb))
-    return float(per_example_loss(np, spec.loss, a, Y).mean())
+def _moved(params: list, direction: list, t: float) -> list:
+    """The parameters w + t v."""
+    return [(W + t * vW, b + t * vb) for (W, b), (vW, vb) in zip(params, direction, strict=True)]
 
 
 def directional_check(
@@ -89,7 +87,7 @@ def directional_check(
     above the rounding of a correct float64 backward pass on networks of this kind and far
     below any wrong formula.
     """
-    from reference.verify import check_structure
+    from reference.verify import call_implementation
 
     spec = as_spec(spec)
     check_arrays(params, X, Y, spec)
@@ -99,16 +97,10 @@ def directional_check(
         [(rng.standard_normal(W.shape), rng.standard_normal(b.shape)) for W, b in params]
         for _ in range(directions)
     ]
-    try:
-        result = implementation([(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec)
-    except (Exception, SystemExit) as exc:
-        error = f"raised {type(exc).__name__}: {exc}"
-        return Directional(np.zeros(0), np.zeros(0), np.zeros(0), error)
-    candidate, error = check_structure(result, spec, np.float64)
+    candidate, error = call_implementation(implementation, params, X, Y, spec, np.float64)
     if error is not None:
         return Directional(np.zeros(0), np.zeros(0), np.zeros(0), error)
-    candidate = [(np.asarray(dW, np.float64), np.asarray(db, np.float64)) for dW, db in candidate]
-    flat = np.concatenate([a.ravel() for pair in candidate for a in pair])
+    flat = np.concatenate([a.ravel() for pair in as_float_pairs(candidate) for a in pair])
     stacked = np.array([np.concatenate([a.ravel() for pair in d for a in pair]) for d in vectors])
     projected = stacked @ flat
     magnitude = np.abs(stacked) @ np.abs(flat)
@@ -125,7 +117,7 @@ def directional_check(
         t = eps**0.2 * max(largest, 1.0) / max(reach, 1.0)
         for _ in range(RETRIES + 1):
             risks = np.array(
-                [[_risk_along(params, X, Y, spec, direction, s * t) for s in _OFFSETS]]
+                [[risk_of(_moved(params, direction, s * t), X, Y, spec) for s in _OFFSETS]]
             )
             rounding = np.array([eps * np.abs(risks).max() + floor])
             estimate = _estimate(risks, base, np.array([t]), rounding)

@@ -43,7 +43,14 @@ from reference.autodiff import as_arrays
 from reference.network import numpy_activation, per_example_loss
 from reference.spec import KINKED_ACTIVATIONS, as_spec, check_arrays
 
-__all__ = ["FiniteDifferences", "fd_gradients", "finite_differences", "forward_error", "step_for"]
+__all__ = [
+    "FiniteDifferences",
+    "fd_gradients",
+    "finite_differences",
+    "forward_error",
+    "risk_of",
+    "step_for",
+]
 
 #: The most perturbed copies of a layer evaluated at once; bounds memory to about
 #: CHUNK x n x max(n_l) floats per layer.
@@ -94,6 +101,12 @@ def _prefix(params: list, X: np.ndarray, activations: tuple[str, ...]) -> tuple[
         Z.append(A[-1] @ W + b)
         A.append(numpy_activation(name)(Z[-1]))
     return A, Z
+
+
+def risk_of(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> float:
+    """R by one full forward pass in NumPy, nothing reused."""
+    A, _ = _prefix(params, X, spec.activations)
+    return float(per_example_loss(np, spec.loss, A[-1], Y).mean())
 
 
 def _finish(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
@@ -186,12 +187,6 @@ def _probabilities(weights: np.ndarray) -> np.ndarray:
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def _spec_bounds(arguments: dict) -> dict:
-    """The keyword arguments of ``specs`` among a strategy's own."""
-    names = ("min_depth", "max_depth", "min_width", "max_width", "activations", "losses")
-    return {name: arguments[name] for name in names}
-
-
 @st.composite
 def cases(
     draw: st.DrawFn,
@@ -205,13 +200,26 @@ def cases(
     activations: Sequence[str] = ACTIVATIONS,
     losses: Sequence[str] = LOSSES,
     style: str | None = None,
+    seeded: bool = False,
 ) -> Case:
     """A whole ``Case``: spec, parameters, inputs and targets.
 
     Defaults: depth 1 to 4, widths 1 to 8, batch 1 to 8, every activation and loss, the value
-    style of the parameters drawn (see ``values``; pass one to fix it).
+    style of the parameters drawn (see ``values``; pass one to fix it). ``seeded`` draws each
+    array from a NumPy generator (see ``seeded_cases``).
     """
-    spec = draw(specs(**_spec_bounds(locals())))
+    spec = draw(
+        specs(
+            min_depth=min_depth,
+            max_depth=max_depth,
+            min_width=min_width,
+            max_width=max_width,
+            activations=activations,
+            losses=losses,
+        )
+    )
+    if seeded:
+        return _seeded_case(draw, spec, min_batch, max_batch, style)
     params = draw(networks(spec, style=style))
     X = draw(batches(spec, min_size=min_batch, max_size=max_batch, style=style))
     Y = draw(targets(spec, X.shape[0]))
@@ -248,20 +256,7 @@ _INPUT_STYLES = st.sampled_from(STYLES[:3])
 _TARGET_STYLES = st.sampled_from(STYLES[:2])
 
 
-@st.composite
-def seeded_cases(
-    draw: st.DrawFn,
-    *,
-    min_depth: int = 1,
-    max_depth: int = 4,
-    min_width: int = 1,
-    max_width: int = 8,
-    min_batch: int = 1,
-    max_batch: int = 8,
-    activations: Sequence[str] = ACTIVATIONS,
-    losses: Sequence[str] = LOSSES,
-    style: str | None = None,
-) -> Case:
+def seeded_cases(**bounds: Any) -> st.SearchStrategy[Case]:
     """Like ``cases`` (same bounds and defaults), with each array drawn from a NumPy generator.
 
     Hypothesis draws the structure (depth, widths, activations, loss, batch, style) and one
@@ -271,7 +266,12 @@ def seeded_cases(
     inside a seed: ``reference.harness.check`` draws from here and shrinks with its own
     ``minimize``; property tests that rely on Hypothesis's shrinking should use ``cases``.
     """
-    spec = draw(specs(**_spec_bounds(locals())))
+    return cases(seeded=True, **bounds)
+
+
+def _seeded_case(
+    draw: st.DrawFn, spec: Spec, min_batch: int, max_batch: int, style: str | None
+) -> Case:
     if not 1 <= min_batch <= max_batch:
         raise ValueError(f"Need 1 <= min_batch <= max_batch, got {min_batch}, {max_batch}.")
     style = style or draw(_STYLES)
@@ -283,10 +283,11 @@ def seeded_cases(
     input_style = draw(_INPUT_STYLES) if style == "large" else style
     X = _seeded_values(draw(_SEEDS), (n, spec.widths[0]), input_style)
     if spec.loss in ("logistic", "softmax_cross_entropy"):
-        seed = draw(_SEEDS)
-        codes = np.random.default_rng(seed).integers(0, 4, size=(n, spec.widths[-1]))
-        Y = np.array([0.0, 1.0, 0.5, 0.25])[codes] if spec.loss == "logistic" else None
-        Y = _probabilities(codes) if Y is None else Y
+        codes = np.random.default_rng(draw(_SEEDS)).integers(0, 4, size=(n, spec.widths[-1]))
+        if spec.loss == "logistic":
+            Y = np.array([0.0, 1.0, 0.5, 0.25])[codes]
+        else:
+            Y = _probabilities(codes)
     else:
         Y = _seeded_values(draw(_SEEDS), (n, spec.widths[-1]), draw(_TARGET_STYLES))
     return Case(spec, params, X, Y)

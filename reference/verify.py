@@ -20,7 +20,7 @@ from reference.compare import (
 from reference.fd import FiniteDifferences, finite_differences
 from reference.spec import Spec, as_spec, check_arrays
 
-__all__ = ["ThreeWay", "check_structure", "verify", "verify_calls"]
+__all__ = ["ThreeWay", "call_implementation", "check_structure", "verify", "verify_calls"]
 
 _CALLS = [0]
 
@@ -100,6 +100,25 @@ def check_structure(result: Any, spec: Spec, dtype: Any) -> tuple[list | None, s
     return pairs, None
 
 
+def call_implementation(
+    implementation: Callable, params: list, X: np.ndarray, Y: np.ndarray, spec: Spec, dtype: Any
+) -> tuple[list | None, str | None]:
+    """Run ``implementation`` on copies of the inputs; its result as pairs, or what went wrong.
+
+    Whatever it raises (SystemExit included) becomes the error text; its warnings (overflow in
+    exp, ...) are its own business and never become errors here.
+    """
+    try:
+        with warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            result = implementation(
+                [(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec
+            )
+    except (Exception, SystemExit) as exc:
+        return None, f"raised {type(exc).__name__}: {exc}"
+    return check_structure(result, spec, dtype)
+
+
 def _non_finite(candidate: list, reference: list) -> str | None:
     for layer, (cand, ref) in enumerate(zip(candidate, reference, strict=True), start=1):
         for param, c, r in zip("Wb", cand, ref, strict=True):
@@ -137,19 +156,7 @@ def verify(
     fd = finite_differences(params, X, Y, spec)
     bounds = backprop_error_bound(reference, params, Y, spec, dtype)
     autodiff_vs_fd = compare_to_fd(reference.grads, fd, bounds)
-    try:
-        # warnings (overflow in exp, ...) are the implementation's business: never errors here
-        with warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
-            result = implementation(
-                [(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec
-            )
-    except (Exception, SystemExit) as exc:
-        error = f"raised {type(exc).__name__}: {exc}"
-        return ThreeWay(
-            spec, np.dtype(dtype), None, reference, fd, error, None, None, autodiff_vs_fd
-        )
-    candidate, error = check_structure(result, spec, dtype)
+    candidate, error = call_implementation(implementation, params, X, Y, spec, dtype)
     if error is None:
         error = _non_finite(candidate, reference.grads)
     if error is not None:

@@ -45,13 +45,7 @@ def _mlp(widths: tuple[int, ...], activations: tuple[str, ...], loss: str, n: in
 
 def _plain_loop(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec, entries: int) -> None:
     """Central differences one entry at a time, a full forward pass for each value of R."""
-    from reference.network import numpy_activation, per_example_loss
-
-    def risk(current: list) -> float:
-        a = X
-        for (W, b), name in zip(current, spec.activations, strict=True):
-            a = numpy_activation(name)(a @ W + b)
-        return float(per_example_loss(np, spec.loss, a, Y).mean())
+    from reference.fd import risk_of
 
     current = [[W.copy(), b.copy()] for W, b in params]
     flat = [
@@ -65,9 +59,9 @@ def _plain_loop(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec, entries:
         array = current[layer][k]
         keep = array[index]
         array[index] = keep + h
-        up = risk(current)
+        up = risk_of(current, X, Y, spec)
         array[index] = keep - h
-        down = risk(current)
+        down = risk_of(current, X, Y, spec)
         array[index] = keep
         _ = (up - down) / (2 * h)
 

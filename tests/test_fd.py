@@ -14,9 +14,10 @@ from reference.fd import (
     _risk_magnitude,
     finite_differences,
     forward_error,
+    risk_of,
     step_for,
 )
-from reference.network import numpy_activation, per_example_loss
+from reference.network import per_example_loss
 from reference.strategies import cases
 
 # One weight w, one input x = 1, zero bias: R(w) = ℓ(g(w)), a scalar function of w alone.
@@ -228,14 +229,6 @@ def test_forward_error_bounds_the_rounding_of_the_risk(case):
     assert abs(float(risk) - float(results[np.longdouble][0])) <= bound
 
 
-def plain_risk(params, X, Y, spec) -> float:
-    """R by a full forward pass, nothing reused."""
-    a = X
-    for (W, b), name in zip(params, spec.activations, strict=True):
-        a = numpy_activation(name)(a @ W + b)
-    return float(per_example_loss(np, spec.loss, a, Y).mean())
-
-
 @settings(max_examples=60, derandomize=True, database=None)
 @given(case=cases(max_depth=3, max_width=5, max_batch=4))
 def test_the_structure_aware_stencil_is_the_plain_one(case):
@@ -252,7 +245,7 @@ def test_the_structure_aware_stencil_is_the_plain_one(case):
                 for offset in (1.0, -1.0, 0.5, -0.5, 0.25, -0.25):
                     moved = [[W_.copy(), b_.copy()] for W_, b_ in case.params]
                     moved[layer][k][index] += offset * h
-                    values[offset] = plain_risk(moved, case.X, case.Y, case.spec)
+                    values[offset] = risk_of(moved, case.X, case.Y, case.spec)
                 d_half = (values[0.5] - values[-0.5]) / h
                 d_quarter = (values[0.25] - values[-0.25]) / (h / 2)
                 plain = (4 * d_quarter - d_half) / 3
