@@ -16,9 +16,10 @@ For each entry w with step h (see ``step_for``) it evaluates R at w ± h, w ± h
   propagated rounding (see ``forward_error``: a sum like 40 a - 39 that cancels leaves R with an
   error far above u |R|).
 - Both rest on D behaving like its expansion at these steps. Where it does not (the differences
-  D(h) - D(h/2) and D(h/2) - D(h/4) are not in the ratio 4 : 1 within 25% beyond noise, say a
-  saturating sigmoid behind large weights) the entry is recomputed with h / 16, up to three
-  times; an entry still not in that regime is left unjudged (``unresolved``).
+  D(h) - D(h/2) and D(h/2) - D(h/4) are not in the ratio 4 : 1 within 25% beyond noise, or those
+  of the even part (R(w+s) + R(w-s) - 2 R(w)) / s^2 are not, say a saturating sigmoid behind
+  large weights) the entry is recomputed with h / 16, up to three times; an entry still not in
+  that regime is left unjudged (``unresolved``).
 
 Kinks: the forward pass reports its relu and leaky_relu pre-activations (structure, not a
 derivative). Where any of them changes sign across the stencil, the entry is a kink: the central
@@ -281,7 +282,21 @@ def _estimate(risks: np.ndarray, base: float, h: np.ndarray, rounding: np.ndarra
     noise = rounding / h  # D(h) carries at most this, D(h/2) twice, D(h/4) four times
     error = np.abs(coarse - value) + 6 * noise
     first, second = d_full - d_half, d_half - d_quarter  # c h^2 (3/4) and c h^2 (3/16)
-    expanding = np.abs(first - 4 * second) <= 0.25 * np.abs(first) + 27 * noise
+    odd = np.abs(first - 4 * second) <= 0.25 * np.abs(first) + 27 * noise
+    # The even part, S(s) = (R(w+s) + R(w-s) - 2 R(w)) / s^2 = R'' + c' s^2 + ..., from the same
+    # values: its differences must be in the ratio 4 : 1 too (rounding: 4, 16 and 64 ε / h^2).
+    # Far from the asymptotic regime one ratio can come out near 4 by chance; both rarely do.
+    s_full, s_half, s_quarter = (
+        (up + down - 2 * base) / (s * s)
+        for up, down, s in (
+            (plus, minus, h),
+            (plus_half, minus_half, h / 2),
+            (plus_quarter, minus_quarter, h / 4),
+        )
+    )
+    first_even, second_even = s_full - s_half, s_half - s_quarter
+    even = np.abs(first_even - 4 * second_even) <= (0.25 * np.abs(first_even) + 340 * noise / h)
+    expanding = odd & even
     one_sided = np.stack(
         [
             (base - minus_half) / (h / 2),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
-from reference import Spec
+from reference import Spec, autodiff_gradients
 from reference.fd import (
     RETRIES,
     SHRINK,
@@ -207,6 +207,34 @@ def test_cancellation_in_the_forward_pass_is_in_the_error_estimate():
     H2 = 4 * (40 * sigmoid(z) - 39)
     exact = sigmoid(H2) * 4 * 40 * sigmoid(z) * (1 - sigmoid(z)) * 5 / 2
     assert abs(result.gradients[0][1][0] - exact) <= result.error[0][1][0] <= 1e-9 * exact
+
+
+def test_a_ratio_near_4_by_chance_far_from_the_asymptotic_regime_is_caught():
+    # Found by `check manual:gradients --examples 1000 --seed 1`. b^(1)_2 reaches the output
+    # through weights of 33 twice, so the first step (2^-7) moves z^(3) by several units: D(h),
+    # D(h/2), D(h/4) = -128, -241, -265 are nowhere near R' = -188.59, yet their differences
+    # come out in the ratio 4.7, inside the odd check's 25%. The even part's ratio (0.8) is not;
+    # the entry is retried with a smaller step and its value lies within its error estimate.
+    spec = Spec((1, 4, 8, 1), ("identity", "tanh", "tanh"), "output")
+    W2 = np.zeros((4, 8))
+    W2[:, 0] = [1 / 3, 32.94088843356248, -30.76663164499169, -3.0]
+    W2[1, 5], W2[1, 6], W2[2, 7], W2[3, 1] = 33.0, 11.0, 40.0, 26.0
+    b1 = np.array([5.952965484065508, 8.781147190100455, 8.913420127898199, 0.6112252562873977])
+    W3 = np.array(
+        [-33.0, -27.61111664710313, 17.795868407209937, -16.456785461800585]
+        + [-8.728193526908193, -1.0, 26.275370590372134, -27.601538132232484]
+    )[:, None]
+    params = [
+        (np.zeros((1, 4)), b1),
+        (W2, np.array([-15.965496247475297, 0.0, -3.0, -5.0, 32.0, 0.0, 0.0, 0.0])),
+        (W3, np.array([19.349731086679583])),
+    ]
+    X, Y = np.zeros((1, 1)), np.zeros((1, 1))
+    result = finite_differences(params, X, Y, spec)
+    exact = autodiff_gradients(params, X, Y, spec)[0][1]
+    assert not result.unresolved[0][1].any()
+    assert (np.abs(result.gradients[0][1] - exact) <= result.error[0][1]).all()
+    assert result.step[0][1][1] < 2.0**-7
 
 
 @settings(max_examples=200, derandomize=True, database=None)
