@@ -196,7 +196,6 @@ def forward_error(params: list, A: list, Z: list, Y: np.ndarray, spec: Any) -> f
 
 
 def _layer_entries(
-    which: str,
     layer: int,
     params: list,
     A: list,
@@ -207,23 +206,23 @@ def _layer_entries(
     steps: np.ndarray,
     chunk: int,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """R at the stencil of the given flat entries of W^(layer) or b^(layer) with the given steps,
-    (entries, 6), and the number of kinks each entry's stencil crosses, (entries,).
+    """R at the stencil of the given entries of layer ``layer``'s parameters with the given
+    steps, (entries, 6), and the number of kinks each entry's stencil crosses, (entries,).
 
-    A step t in W_ij^(l) (or b_j^(l)) moves z_j^(l) alone, by t a_i^(l-1) (or t) in every
-    example: only that column of layer l is recomputed, and layer l+1 changes by the rank-one
-    term (a_j' - a_j) W_j^(l+1). From there on the forward pass runs in full. Every R value is
-    still the forward function evaluated at the perturbed parameters.
+    Entries are numbered as in the stacked matrix [W^(l); b^(l)], (n_{l-1} + 1, n_l): entry
+    (i, j) is W_ij for i < n_{l-1} and b_j for i = n_{l-1}, a weight whose input is always 1.
+    A step t in it moves z_j^(l) alone, by t a_i^(l-1) (or t) in every example: only that
+    column of layer l is recomputed, and layer l+1 changes by the rank-one term
+    (a_j' - a_j) W_j^(l+1). From there on the forward pass runs in full. Every R value is still
+    the forward function evaluated at the perturbed parameters.
     """
     W = params[layer - 1][0]
     A_prev, z_base, a_base = A[layer - 1], base_Z[layer], A[layer]
     n = A_prev.shape[0]
+    inputs = np.hstack([A_prev, np.ones((n, 1), dtype=A_prev.dtype)])  # (n, n_{l-1} + 1)
     name = spec.activations[layer - 1]
     points = len(_OFFSETS)
-    if which == "W":
-        rows, units = np.unravel_index(entries, W.shape)
-    else:
-        rows, units = None, entries
+    rows, units = np.unravel_index(entries, (W.shape[0] + 1, W.shape[1]))
     risks = np.empty((entries.size, points), dtype=A_prev.dtype)
     crossings = np.zeros(entries.size, dtype=np.int64)
     width_after = spec.widths[min(layer + 1, spec.depth)]
@@ -232,10 +231,7 @@ def _layer_entries(
         part = slice(start, min(entries.size, start + per_chunk))
         offsets = (steps[part, None] * _OFFSETS).reshape(-1)  # (E*6,)
         unit = np.repeat(units[part], points)  # the unit j each perturbed copy moves
-        if rows is None:
-            moved = np.broadcast_to(offsets[:, None], (offsets.size, n))
-        else:
-            moved = offsets[:, None] * A_prev[:, np.repeat(rows[part], points)].T  # (E*6, n)
+        moved = offsets[:, None] * inputs[:, np.repeat(rows[part], points)].T  # (E*6, n)
         z_column = z_base[:, unit].T + moved  # (E*6, n): the new z_j in every example
         crossed = np.zeros(offsets.size // points, dtype=np.int64)
         if name in KINKED_ACTIVATIONS:
@@ -346,48 +342,46 @@ def finite_differences(
     propagated = forward_error(params, A, Z, Y, spec)
     fields: dict[str, list] = {key: [] for key in FiniteDifferences._fields}
     for layer in range(1, spec.depth + 1):
-        per_param: dict[str, list] = {key: [] for key in FiniteDifferences._fields}
-        for which, target in zip("Wb", params[layer - 1], strict=True):
-            size = target.size
-            if step is None:
-                reach = np.abs(A[layer - 1]).max(axis=0)[:, None] if which == "W" else 1.0
-                h = step_for(target, dtype, reach).reshape(-1)
-            else:
-                h = np.full(size, step, dtype=dtype)
-            result = {
-                key: np.zeros(size, dtype=bool if key in ("kink", "unresolved") else dtype)
-                for key in FiniteDifferences._fields
-            }
-            pending = np.arange(size)
-            for attempt in range(RETRIES + 1):
-                risks, crossings = _layer_entries(
-                    which, layer, params, A, Y, spec, Z, pending, h[pending], chunk
-                )
-                rounding = eps * (np.abs(risks).max(axis=1) + magnitude) + propagated
-                estimate = _estimate(risks, base, h[pending], rounding)
-                kink = crossings >= 1
-                settled = ~kink & estimate.expanding
-                if attempt == RETRIES:
-                    settled[:] = True
-                for key in ("value", "error", "lower", "upper"):
-                    result["gradients" if key == "value" else key][pending] = getattr(estimate, key)
-                result["step"][pending] = h[pending]
-                result["kink"][pending] = kink
-                result["unresolved"][pending] = (crossings >= 2) | (~kink & ~estimate.expanding)
-                pending = pending[~settled]
-                if not pending.size:
-                    break
-                h[pending] /= SHRINK
-            unresolved, kink = result["unresolved"], result["kink"]
-            # away from kinks the interval is the value ± its error; at one kink, the one-sided one
-            plain = ~kink
-            result["lower"][plain] = (result["gradients"] - result["error"])[plain]
-            result["upper"][plain] = (result["gradients"] + result["error"])[plain]
-            result["lower"][unresolved], result["upper"][unresolved] = -np.inf, np.inf
-            for key in FiniteDifferences._fields:
-                per_param[key].append(result[key].reshape(target.shape))
-        for key, pair in per_param.items():
-            fields[key].append(tuple(pair))
+        W, b = params[layer - 1]
+        stacked = np.vstack([W, b[None]])  # [W; b]: b_j is a weight whose input is always 1
+        if step is None:
+            reach = np.append(np.abs(A[layer - 1]).max(axis=0), 1.0)[:, None]
+            h = step_for(stacked, dtype, reach).reshape(-1)
+        else:
+            h = np.full(stacked.size, step, dtype=dtype)
+        result = {
+            key: np.zeros(stacked.size, dtype=bool if key in ("kink", "unresolved") else dtype)
+            for key in FiniteDifferences._fields
+        }
+        pending = np.arange(stacked.size)
+        for attempt in range(RETRIES + 1):
+            risks, crossings = _layer_entries(
+                layer, params, A, Y, spec, Z, pending, h[pending], chunk
+            )
+            rounding = eps * (np.abs(risks).max(axis=1) + magnitude) + propagated
+            estimate = _estimate(risks, base, h[pending], rounding)
+            kink = crossings >= 1
+            settled = ~kink & estimate.expanding
+            if attempt == RETRIES:
+                settled[:] = True
+            for key in ("value", "error", "lower", "upper"):
+                result["gradients" if key == "value" else key][pending] = getattr(estimate, key)
+            result["step"][pending] = h[pending]
+            result["kink"][pending] = kink
+            result["unresolved"][pending] = (crossings >= 2) | (~kink & ~estimate.expanding)
+            pending = pending[~settled]
+            if not pending.size:
+                break
+            h[pending] /= SHRINK
+        unresolved, kink = result["unresolved"], result["kink"]
+        # away from kinks the interval is the value ± its error; at one kink, the one-sided one
+        plain = ~kink
+        result["lower"][plain] = (result["gradients"] - result["error"])[plain]
+        result["upper"][plain] = (result["gradients"] + result["error"])[plain]
+        result["lower"][unresolved], result["upper"][unresolved] = -np.inf, np.inf
+        for key in FiniteDifferences._fields:
+            both = result[key].reshape(stacked.shape)
+            fields[key].append((both[:-1].copy(), both[-1].copy()))
     return FiniteDifferences(**fields)
 
 
