@@ -33,6 +33,8 @@ finite differences abstain (two or more kinks inside the stencil) they judge not
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,27 +178,87 @@ def lecture_index(
     return f"{param}^({layer})_{sep.join(str(i) for i in ones)}"
 
 
-@dataclass
 class ParamComparison:
-    """How one parameter array (``W`` or ``b`` of a layer) compares with a witness."""
+    """How one parameter array (``W`` or ``b`` of a layer) compares with a witness.
 
-    layer: int  # 1-based, lecture numbering
-    param: str  # "W" or "b"
-    max_abs_error: float
-    max_rel_error: float  # |candidate - witness| / |witness| at the worst entry, inf if witness 0
-    worst_ratio: float  # max over entries of |candidate - witness| / tolerance
-    bad_entries: list[tuple[int, ...]]  # 0-based indices outside tolerance
-    worst_entry: tuple[int, ...] | None
-    candidate_value: float | None  # at the worst entry
-    witness_value: float | None
-    tolerance: float | None  # at the worst entry
-    kink_entries: int = 0  # entries whose stencil crosses a kink
-    unresolved_entries: int = 0  # entries where the finite differences abstain (2+ kinks)
-    shape: tuple[int, ...] = ()
+    Built from the entrywise arrays; the summary (worst entry, its values, the wrong entries)
+    is worked out when first asked for, since most comparisons are only asked ``ok``.
+    """
+
+    def __init__(
+        self,
+        layer: int,
+        param: str,
+        candidate: np.ndarray,
+        witness: np.ndarray,
+        bad: np.ndarray,
+        measure: Callable[[], tuple[np.ndarray, np.ndarray]],
+        kink: np.ndarray | None = None,
+        unresolved: np.ndarray | None = None,
+    ) -> None:
+        """``bad`` flags the wrong entries; ``measure()`` gives each entry's |diff| / tolerance
+        and its tolerance; ``kink`` and ``unresolved`` flag the finite differences' kink and
+        abstaining entries (against finite differences only)."""
+        self.layer = layer  # 1-based, lecture numbering
+        self.param = param  # "W" or "b"
+        self.ok = not bad.any()
+        self._arrays = (candidate, witness, bad, measure)
+        self._flags = (kink, unresolved)
 
     @property
-    def ok(self) -> bool:
-        return not self.bad_entries
+    def kink_entries(self) -> int:
+        """Entries whose finite-difference stencil crosses a kink."""
+        return 0 if self._flags[0] is None else int(self._flags[0].sum())
+
+    @property
+    def unresolved_entries(self) -> int:
+        """Entries where the finite differences abstain (two or more kinks)."""
+        return 0 if self._flags[1] is None else int(self._flags[1].sum())
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self._arrays[0].shape)
+
+    @functools.cached_property
+    def _summary(self) -> dict[str, Any]:
+        candidate, witness, bad, measure = self._arrays
+        diff = np.abs(candidate - witness)
+        if diff.size == 0:
+            return {
+                "max_abs_error": 0.0,
+                "max_rel_error": 0.0,
+                "worst_ratio": 0.0,
+                "bad_entries": [],
+                "worst_entry": None,
+                "candidate_value": None,
+                "witness_value": None,
+                "tolerance": None,
+            }
+        ratio, tolerance = measure()
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+        worst = np.unravel_index(int(np.argmax(ratio)), diff.shape)
+        w_value = float(witness[worst])
+        worst_diff = float(diff[worst])
+        rel = worst_diff / abs(w_value) if w_value != 0 else (0.0 if worst_diff == 0 else np.inf)
+        return {
+            "max_abs_error": float(np.nanmax(diff)) if not np.isnan(diff).all() else float("nan"),
+            "max_rel_error": float(rel),  # |candidate - witness| / |witness| at the worst entry
+            "worst_ratio": float(ratio[worst]),  # max over entries of |diff| / tolerance
+            "bad_entries": [tuple(int(i) for i in idx) for idx in np.argwhere(bad)],  # 0-based
+            "worst_entry": tuple(int(i) for i in worst),
+            "candidate_value": float(candidate[worst]),
+            "witness_value": w_value,
+            "tolerance": float(tolerance[worst]),  # at the worst entry
+        }
+
+    max_abs_error = property(lambda self: self._summary["max_abs_error"])
+    max_rel_error = property(lambda self: self._summary["max_rel_error"])
+    worst_ratio = property(lambda self: self._summary["worst_ratio"])
+    bad_entries = property(lambda self: self._summary["bad_entries"])
+    worst_entry = property(lambda self: self._summary["worst_entry"])
+    candidate_value = property(lambda self: self._summary["candidate_value"])
+    witness_value = property(lambda self: self._summary["witness_value"])
+    tolerance = property(lambda self: self._summary["tolerance"])
 
     def describe(self) -> str:
         """One line: where the worst entry is, both values, the error and its tolerance."""
@@ -238,45 +300,6 @@ class Comparison:
         lines += [f"  {problem}" for problem in self.problems]
         lines += [f"  {p.describe()}" for p in self.mismatches]
         return "\n".join(lines)
-
-
-def _param_comparison(
-    layer: int,
-    param: str,
-    candidate: np.ndarray,
-    witness: np.ndarray,
-    bad: np.ndarray,
-    ratio: np.ndarray,
-    tolerance: np.ndarray,
-    kinks: int = 0,
-    unresolved: int = 0,
-) -> ParamComparison:
-    diff = np.abs(candidate - witness)
-    if diff.size == 0:
-        return ParamComparison(
-            layer, param, 0.0, 0.0, 0.0, [], None, None, None, None, kinks, unresolved
-        )
-    ratio = np.where(np.isnan(ratio), np.inf, ratio)
-    worst = np.unravel_index(int(np.argmax(ratio)), diff.shape)
-    w_value = float(witness[worst])
-    abs_err = float(np.nanmax(diff)) if not np.isnan(diff).all() else float("nan")
-    worst_diff = float(diff[worst])
-    rel = worst_diff / abs(w_value) if w_value != 0 else (0.0 if worst_diff == 0 else np.inf)
-    return ParamComparison(
-        layer=layer,
-        param=param,
-        max_abs_error=abs_err,
-        max_rel_error=float(rel),
-        worst_ratio=float(ratio[worst]),
-        bad_entries=[tuple(int(i) for i in idx) for idx in np.argwhere(bad)],
-        worst_entry=tuple(int(i) for i in worst),
-        candidate_value=float(candidate[worst]),
-        witness_value=w_value,
-        tolerance=float(tolerance[worst]),
-        kink_entries=kinks,
-        unresolved_entries=unresolved,
-        shape=tuple(diff.shape),
-    )
 
 
 def _dtype_problems(candidate: list, dtype: Any) -> list[str]:
@@ -323,11 +346,13 @@ def compare_to_autodiff(
         for param, c, w, e in zip("Wb", cand, wit, bound, strict=True):
             w = np.asarray(w, dtype=np.float64)
             tolerance = 2 * e + tiny
-            diff = np.abs(c - w)
-            bad = ~(diff <= tolerance)  # NaN counts as bad
-            with np.errstate(over="ignore", invalid="ignore"):  # an inf ratio is a fine verdict
-                ratio = diff / tolerance
-            comparison.params.append(_param_comparison(layer, param, c, w, bad, ratio, tolerance))
+            bad = ~(np.abs(c - w) <= tolerance)  # NaN counts as bad
+
+            def measure(c=c, w=w, tolerance=tolerance) -> tuple[np.ndarray, np.ndarray]:
+                with np.errstate(over="ignore", invalid="ignore"):  # inf is a fine verdict
+                    return np.abs(c - w) / tolerance, tolerance
+
+            comparison.params.append(ParamComparison(layer, param, c, w, bad, measure))
     return comparison
 
 
@@ -354,26 +379,21 @@ def compare_to_fd(
             extra = 0.0 if candidate_bounds is None else 2 * candidate_bounds[layer - 1][k]
             low, high = lower - extra, upper + extra
             bad = ~((c >= low) & (c <= high)) & ~unresolved
-            resolved_low, resolved_high = (
-                np.where(unresolved, 0, low),
-                np.where(unresolved, 0, high),
-            )
-            half_width = np.maximum((resolved_high - resolved_low) / 2, np.finfo(np.float64).tiny)
-            with np.errstate(over="ignore", invalid="ignore"):  # an inf ratio is a fine verdict
-                ratio = np.where(
-                    unresolved, 0.0, np.abs(c - (resolved_high + resolved_low) / 2) / half_width
+
+            def measure(
+                c=c, low=low, high=high, unresolved=unresolved
+            ) -> tuple[np.ndarray, np.ndarray]:
+                resolved_low = np.where(unresolved, 0, low)
+                resolved_high = np.where(unresolved, 0, high)
+                half_width = np.maximum(
+                    (resolved_high - resolved_low) / 2, np.finfo(np.float64).tiny
                 )
+                centre = (resolved_high + resolved_low) / 2
+                with np.errstate(over="ignore", invalid="ignore"):  # inf is a fine verdict
+                    ratio = np.where(unresolved, 0.0, np.abs(c - centre) / half_width)
+                return ratio, half_width
+
             comparison.params.append(
-                _param_comparison(
-                    layer,
-                    param,
-                    c,
-                    value,
-                    bad,
-                    ratio,
-                    half_width,
-                    kinks=int(kink.sum()),
-                    unresolved=int(unresolved.sum()),
-                )
+                ParamComparison(layer, param, c, value, bad, measure, kink, unresolved)
             )
     return comparison
