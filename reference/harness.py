@@ -23,7 +23,7 @@ import numpy as np
 from reference.compare import lecture_index
 from reference.diagnose import Diagnosis, diagnose
 from reference.minimize import minimize
-from reference.strategies import Case, seeded_cases
+from reference.strategies import Case, random_case
 from reference.verify import ThreeWay, verify
 
 __all__ = ["CheckResult", "UsageError", "check", "load_implementation"]
@@ -294,8 +294,9 @@ def check(
         examples: how many cases to draw (at least 1).
         seed: the same seed (with the same versions) draws the same cases.
         dtype: float64, or float32 for the float32 mode (its own tolerances).
-        strategy: a Hypothesis strategy of ``Case``; ``reference.strategies.seeded_cases()`` by
-            default (``cases()``'s architectures and values, cheaper to draw).
+        strategy: a Hypothesis strategy of ``Case``; by default the cases come from
+            ``reference.strategies.random_case`` (``cases()``'s architectures and values, drawn
+            by NumPy from one seed per Hypothesis example, far cheaper).
         name: how to call the implementation in the output (``MODULE:FUNCTION``).
 
     Returns:
@@ -321,11 +322,15 @@ def check(
     # costs as much as a small check); the shrinking is ``minimize``'s, which works on the
     # network itself, keeps the kind of failure and the broken formula, and is far cheaper.
     per_example = min(_CASES_PER_EXAMPLE, examples)
-    drawn = st.lists(
-        strategy if strategy is not None else seeded_cases(),
-        min_size=per_example,
-        max_size=per_example,
-    )
+    if strategy is None:  # one Hypothesis draw, a seed, for all the example's cases
+
+        def batch_from(draw_seed: int) -> list[Case]:
+            rng = np.random.default_rng(draw_seed)
+            return [random_case(rng) for _ in range(per_example)]
+
+        drawn = st.integers(0, 2**63 - 1).map(batch_from)
+    else:
+        drawn = st.lists(strategy, min_size=per_example, max_size=per_example)
 
     @settings(
         max_examples=-(-examples // per_example),

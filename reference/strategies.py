@@ -35,6 +35,7 @@ __all__ = [
     "batches",
     "cases",
     "networks",
+    "random_case",
     "seeded_cases",
     "specs",
     "targets",
@@ -236,9 +237,8 @@ _SPECIAL = np.array(
 )
 
 
-def _seeded_values(seed: int, shape: tuple[int, ...], style: str) -> np.ndarray:
-    """The values of one array in one style, from a NumPy generator (see ``values``)."""
-    rng = np.random.default_rng(seed)
+def _seeded_values(rng: np.random.Generator, shape: tuple[int, ...], style: str) -> np.ndarray:
+    """The values of one array in one style, drawn from ``rng`` (see ``values``)."""
     if style == "integer":
         return rng.integers(-3, 4, size=shape).astype(np.float64)
     scale = 40.0 if style == "large" else 2.0
@@ -257,14 +257,15 @@ _TARGET_STYLES = st.sampled_from(STYLES[:2])
 
 
 def seeded_cases(**bounds: Any) -> st.SearchStrategy[Case]:
-    """Like ``cases`` (same bounds and defaults), with each array drawn from a NumPy generator.
+    """Like ``cases`` (same bounds and defaults), with the arrays drawn from a NumPy generator.
 
     Hypothesis draws the structure (depth, widths, activations, loss, batch, style) and one
-    seed per array, so a case costs a few dozen draws instead of one per number, about ten times
-    less. The values follow the same styles and mix in the same edges (zeros, small integers,
-    tiny normal numbers, values near 1). Hypothesis can shrink the structure but not the values
-    inside a seed: ``reference.harness.check`` draws from here and shrinks with its own
-    ``minimize``; property tests that rely on Hypothesis's shrinking should use ``cases``.
+    seed for all the arrays, so a case costs about fifteen draws instead of one per number.
+    The values follow the same styles and mix in the same edges (zeros, small integers, tiny
+    normal numbers, values near 1). Hypothesis can shrink the structure but not the values
+    inside the seed; property tests that rely on Hypothesis's shrinking should use ``cases``.
+    (``reference.harness.check`` goes further: ``random_case`` draws everything from NumPy, and
+    its own ``minimize`` shrinks.)
     """
     return cases(seeded=True, **bounds)
 
@@ -275,19 +276,74 @@ def _seeded_case(
     if not 1 <= min_batch <= max_batch:
         raise ValueError(f"Need 1 <= min_batch <= max_batch, got {min_batch}, {max_batch}.")
     style = style or draw(_STYLES)
-    params = [
-        (_seeded_values(draw(_SEEDS), w_shape, style), _seeded_values(draw(_SEEDS), b_shape, style))
-        for w_shape, b_shape in spec.shapes()
-    ]
     n = draw(st.integers(min_batch, max_batch))
     input_style = draw(_INPUT_STYLES) if style == "large" else style
-    X = _seeded_values(draw(_SEEDS), (n, spec.widths[0]), input_style)
+    target_style = draw(_TARGET_STYLES)
+    rng = np.random.default_rng(draw(_SEEDS))  # one generator for every array of the case
+    return _case_values(rng, spec, n, style, input_style, target_style)
+
+
+def _case_values(
+    rng: np.random.Generator, spec: Spec, n: int, style: str, input_style: str, target_style: str
+) -> Case:
+    """Parameters, inputs and targets for ``spec`` and batch ``n``, drawn from ``rng``."""
+    params = [
+        (_seeded_values(rng, w_shape, style), _seeded_values(rng, b_shape, style))
+        for w_shape, b_shape in spec.shapes()
+    ]
+    X = _seeded_values(rng, (n, spec.widths[0]), input_style)
     if spec.loss in ("logistic", "softmax_cross_entropy"):
-        codes = np.random.default_rng(draw(_SEEDS)).integers(0, 4, size=(n, spec.widths[-1]))
+        codes = rng.integers(0, 4, size=(n, spec.widths[-1]))
         if spec.loss == "logistic":
             Y = np.array([0.0, 1.0, 0.5, 0.25])[codes]
         else:
             Y = _probabilities(codes)
     else:
-        Y = _seeded_values(draw(_SEEDS), (n, spec.widths[-1]), draw(_TARGET_STYLES))
+        Y = _seeded_values(rng, (n, spec.widths[-1]), target_style)
     return Case(spec, params, X, Y)
+
+
+def _edgy(rng: np.random.Generator, low: int, high: int) -> int:
+    """An integer in [low, high]: each end one time in eight, else uniform."""
+    pick = rng.random()
+    if pick < 0.125:
+        return low
+    if pick < 0.25:
+        return high
+    return int(rng.integers(low, high + 1))
+
+
+def random_case(
+    rng: np.random.Generator,
+    *,
+    min_depth: int = 1,
+    max_depth: int = 4,
+    min_width: int = 1,
+    max_width: int = 8,
+    min_batch: int = 1,
+    max_batch: int = 8,
+    activations: Sequence[str] = ACTIVATIONS,
+    losses: Sequence[str] = LOSSES,
+) -> Case:
+    """A whole ``Case`` drawn from a NumPy generator alone: ``seeded_cases``'s distribution
+    (the same bounds, styles and edges, the ends of every range favoured as Hypothesis favours
+    them), with no Hypothesis draw at all.
+
+    For loops that need thousands of cases a second and shrink on their own
+    (``reference.harness.check``); property tests want ``cases`` or ``seeded_cases``.
+    """
+    for low, high, what in (
+        (min_depth, max_depth, "depth"),
+        (min_width, max_width, "width"),
+        (min_batch, max_batch, "batch"),
+    ):
+        if not 1 <= low <= high:
+            raise ValueError(f"Need 1 <= min_{what} <= max_{what}, got {low}, {high}.")
+    depth = _edgy(rng, min_depth, max_depth)
+    widths = tuple(_edgy(rng, min_width, max_width) for _ in range(depth + 1))
+    chosen = tuple(str(rng.choice(activations)) for _ in range(depth))
+    spec = Spec(widths, chosen, str(rng.choice(losses)))
+    style = str(rng.choice(STYLES))
+    n = _edgy(rng, min_batch, max_batch)
+    input_style = str(rng.choice(STYLES[:3])) if style == "large" else style
+    return _case_values(rng, spec, n, style, input_style, str(rng.choice(STYLES[:2])))
