@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from reference.spec import ACTIVATIONS, LOSSES
 from reference.strategies import STYLES, random_case, seeded_cases
 
-
 BOUNDS = {"min_depth": 2, "max_depth": 3, "min_width": 2, "max_width": 5, "max_batch": 3}
 
 
