@@ -201,6 +201,7 @@ class ParamComparison:
         abstaining entries (against finite differences only)."""
         self.layer = layer  # 1-based, lecture numbering
         self.param = param  # "W" or "b"
+        self.bad = bad  # bool, shaped like the parameter: the entries outside tolerance
         self.ok = not bad.any()
         self._arrays = (candidate, witness, bad, measure)
         self._flags = (kink, unresolved)
@@ -218,6 +219,11 @@ class ParamComparison:
     @property
     def shape(self) -> tuple[int, ...]:
         return tuple(self._arrays[0].shape)
+
+    def ratios(self) -> np.ndarray:
+        """Each entry's |candidate - witness| / tolerance (at kinks, its distance from the
+        middle of the one-sided interval over the half width; 0 where nothing is judged)."""
+        return self._arrays[3]()[0]
 
     @functools.cached_property
     def _summary(self) -> dict[str, Any]:

@@ -89,6 +89,7 @@ class CheckResult:
     diagnosis: Diagnosis | None = None
     flaky: bool = False  # the failure did not repeat when the case was run again (not shrunk)
     elapsed: float = 0.0  # seconds
+    failed_at: int | None = None  # which case failed first (1-based); None on a pass
 
     @property
     def ok(self) -> bool:
@@ -110,6 +111,7 @@ class CheckResult:
             "implementation": self.implementation,
             "seed": self.seed,
             "dtype": str(self.dtype),
+            "failed_at": self.failed_at,
             "shrink_examples": self.shrink_examples,
             "elapsed_s": round(self.elapsed, 3),
             "counterexample": None,
@@ -240,7 +242,7 @@ def _failure_lines(found: CheckResult) -> list[str]:
     assert found.result is not None
     spec = found.case.spec
     lines = [
-        f"FAIL at case {found.examples}; shrunk in {found.shrink_examples} more cases to the "
+        f"FAIL at case {found.failed_at}; shrunk in {found.shrink_examples} more cases to the "
         f"smallest case that still fails the same way:",
         f"  widths {spec.widths}, activations {spec.activations}, loss {spec.loss!r}, "
         f"n = {found.case.X.shape[0]}",
@@ -286,6 +288,8 @@ def check(
     dtype: Any = np.float64,
     strategy: Any = None,
     name: str | None = None,
+    observe: Callable[[Case, ThreeWay], None] | None = None,
+    keep_going: bool = False,
 ) -> CheckResult:
     """Check ``implementation`` on ``examples`` random cases drawn reproducibly from ``seed``.
 
@@ -298,6 +302,10 @@ def check(
             ``reference.strategies.random_case`` (``cases()``'s architectures and values, drawn
             by NumPy from one seed per Hypothesis example, far cheaper).
         name: how to call the implementation in the output (``MODULE:FUNCTION``).
+        observe: called with each drawn case and its verdict, in order (not with the cases
+            tried while shrinking); ``backprop-verify report`` gathers its sweep this way.
+        keep_going: run all ``examples`` cases even after a failure (the first failure is the
+            one shrunk and reported); by default the check stops at the first.
 
     Returns:
         ``CheckResult``; on a failure, the shrunk case, the three-way verdict on it and a
@@ -312,7 +320,7 @@ def check(
         raise UsageError(f"--examples must be at least 1, got {examples}.")
     dtype = np.dtype(dtype)
     label = name or getattr(implementation, "__qualname__", repr(implementation))
-    state: dict[str, Any] = {"runs": 0, "case": None, "result": None}
+    state: dict[str, Any] = {"runs": 0, "case": None, "result": None, "failed_at": None}
     started = time.perf_counter()
 
     def run(case: Case) -> ThreeWay:
@@ -346,17 +354,25 @@ def check(
     @given(batch=drawn)
     def agrees(batch: list[Case]) -> None:
         for case in batch:
+            if state["case"] is not None and not keep_going:
+                raise _DisagreementError  # Hypothesis replaying the failure: already judged
             if state["runs"] == examples:
                 return
             state["runs"] += 1
             result = run(case)
-            if not result.ok:
+            if observe is not None:
+                observe(case, result)
+            if result.ok:
+                continue
+            if state["case"] is None:
                 state["case"], state["result"] = case, result
+                state["failed_at"] = state["runs"]
+            if not keep_going:
                 raise _DisagreementError
 
     with contextlib.suppress(_DisagreementError):
         agrees()
-    found = CheckResult(label, state["runs"], seed, dtype)
+    found = CheckResult(label, state["runs"], seed, dtype, failed_at=state["failed_at"])
     if state["case"] is not None:
         case, result = state["case"], state["result"]
         found.flaky = run(case).ok
