@@ -16,7 +16,7 @@ import numpy as np
 
 from reference import Spec
 
-__all__ = ["run"]
+__all__ = ["jitted_gradients", "run"]
 
 
 def _seconds(task: Callable[[], Any], repeat: int = 1) -> float:
@@ -183,28 +183,39 @@ def _directional(quick: bool, say: Callable[[str], None]) -> None:
     )
 
 
-def _jit(quick: bool, say: Callable[[str], None]) -> None:
+def jitted_gradients(spec: Spec) -> tuple[Callable, Callable]:
+    """Jitted ``manual.gradients`` and jitted ``jax.grad`` of a plain forward pass, for ``spec``.
+
+    Both take (params, X, Y) as JAX arrays; call them inside ``computing_in(float64)``.
+    """
     import jax
     import jax.numpy as jnp
 
     import manual
-    from reference.autodiff import computing_in
     from reference.network import jax_activation, per_example_loss
+
+    def risk(current, X, Y):
+        a = X
+        for (W, b), name in zip(current, spec.activations, strict=True):
+            a = jax_activation(name)(a @ W + b)
+        return jnp.mean(per_example_loss(jnp, spec.loss, a, Y))
+
+    ours = jax.jit(lambda p, x, y: manual.gradients(p, x, y, spec))
+    return ours, jax.jit(jax.grad(risk))
+
+
+def _jit(quick: bool, say: Callable[[str], None]) -> None:
+    import jax
+    import jax.numpy as jnp
+
+    from reference.autodiff import computing_in
 
     widths = (784, 64, 64, 10) if quick else (784, 512, 512, 10)
     spec, params, X, Y = _mlp(widths, ("relu", "relu", "identity"), "softmax_cross_entropy", 256)
     with computing_in(np.float64):
         jparams = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
         jX, jY = jnp.asarray(X), jnp.asarray(Y)
-
-        def risk(current, X, Y):
-            a = X
-            for (W, b), name in zip(current, spec.activations, strict=True):
-                a = jax_activation(name)(a @ W + b)
-            return jnp.mean(per_example_loss(jnp, spec.loss, a, Y))
-
-        ours = jax.jit(lambda p, x, y: manual.gradients(p, x, y, spec))
-        theirs = jax.jit(jax.grad(risk))
+        ours, theirs = jitted_gradients(spec)
         square = jnp.asarray(np.random.default_rng(0).normal(size=(1024, 1024)))
         matmul = jax.jit(lambda a: a @ a)
         for fn, args in (
