@@ -3,21 +3,142 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
-from typing import NoReturn
+from typing import Any, NoReturn
+
+import numpy as np
 
 __all__ = ["main"]
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from reports.lecture import EXERCISE_2
     from reports.trace import render, trace
 
-    result = trace(EXERCISE_2["params"], EXERCISE_2["X"], EXERCISE_2["Y"], EXERCISE_2["spec"])
-    print("The lecture's exercise 2, worked through by three witnesses.")
+    if args.weights is None:
+        for name in ("x", "biases", "activations", "y"):
+            if getattr(args, name) is not None:
+                return _usage(f"--{name} needs --weights (the network to trace).")
+        if args.exercise == 1:
+            print(_render_exercise_1())
+            return 0
+        from reports.lecture import EXERCISE_2
+
+        params, X, Y, spec = (EXERCISE_2[key] for key in ("params", "X", "Y", "spec"))
+        heading = "The lecture's exercise 2, worked through by three witnesses."
+    else:
+        try:
+            params, X, Y, spec = _network_from(args)
+        except ValueError as exc:
+            return _usage(str(exc))
+        heading = "Your network, worked through by three witnesses."
+    result = trace(params, X, Y, spec)
+    print(heading)
     print(render(result))
     return 0 if result.agrees else 1
+
+
+def _render_exercise_1() -> str:
+    from reports.lecture import exercise_1
+
+    answer = exercise_1()
+    lines = [
+        "The lecture's exercise 1, worked through by three witnesses.",
+        f"  {answer['question']}",
+        f"  {answer['reason']}",
+        f"  Answer: ∂H/∂W^(1)_11 = {answer['answer']:g}.",
+        "  The rest of the network is not given; on three completions of it:",
+        f"    {'network':<28}{'manual':>10}{'jax.grad':>10}{'finite diff.':>14}",
+    ]
+    for item in answer["completions"]:
+        network = "-".join(map(str, item["widths"])) + " " + ", ".join(item["activations"])
+        values = item["dH_dW1_11"]
+        lines.append(
+            f"    {network:<28}{values['manual']:>10g}{values['jax']:>10g}{values['fd']:>14g}"
+        )
+    verdict = "all three witnesses agree" if answer["agrees"] else "the witnesses DISAGREE"
+    lines.append(f"Verdict: {verdict} with the answer on every completion.")
+    return "\n".join(lines)
+
+
+def _json_array(text: str, option: str) -> list:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"--{option} is not valid JSON ({exc.msg} at column {exc.colno})."
+        ) from None
+    if not isinstance(value, list):
+        raise ValueError(f"--{option} must be a JSON list, got {type(value).__name__}.")
+    return value
+
+
+def _network_from(args: argparse.Namespace) -> tuple[list, np.ndarray, np.ndarray, Any]:
+    """The network ``trace --weights ... --x ...`` describes, or ValueError in one sentence."""
+    from reference import Spec
+    from reference.spec import ACTIVATIONS, LOSSES
+
+    if args.x is None:
+        raise ValueError("--weights needs --x, the input (a JSON list of n_0 numbers).")
+    try:
+        weights = [np.asarray(W, dtype=np.float64) for W in _json_array(args.weights, "weights")]
+        x = np.asarray(_json_array(args.x, "x"), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        if not message.startswith("--"):  # NumPy's own words: a ragged list or a non-number
+            message = "--weights and --x must be rectangular lists of numbers."
+        raise ValueError(message) from None
+    if not weights:
+        raise ValueError("--weights must hold at least one matrix.")
+    for layer, W in enumerate(weights, start=1):
+        if W.ndim != 2 or W.size == 0:
+            raise ValueError(
+                f"--weights: W^({layer}) must be a non-empty matrix (a list of rows), "
+                f"got shape {W.shape}."
+            )
+        if layer > 1 and W.shape[0] != weights[layer - 2].shape[1]:
+            raise ValueError(
+                f"--weights: W^({layer}) has {W.shape[0]} rows but layer {layer - 1} has "
+                f"{weights[layer - 2].shape[1]} units."
+            )
+    if x.ndim != 1 or x.size != weights[0].shape[0]:
+        raise ValueError(
+            f"--x must be a list of {weights[0].shape[0]} numbers (the rows of W^(1)), "
+            f"got shape {x.shape}."
+        )
+    depth = len(weights)
+    if args.biases is None:
+        biases = [np.zeros(W.shape[1]) for W in weights]
+    else:
+        biases = [np.asarray(b, dtype=np.float64) for b in _json_array(args.biases, "biases")]
+        if [b.shape for b in biases] != [(W.shape[1],) for W in weights]:
+            raise ValueError(
+                "--biases must be one list per layer, as long as that layer's units: "
+                f"expected {[W.shape[1] for W in weights]}."
+            )
+    if args.activations is None:
+        activations = ("relu",) * (depth - 1) + ("identity",)
+    else:
+        activations = tuple(name.strip() for name in args.activations.split(","))
+        if len(activations) != depth:
+            raise ValueError(f"--activations names {len(activations)} layers, the weights {depth}.")
+        unknown = [name for name in activations if name not in ACTIVATIONS]
+        if unknown:
+            raise ValueError(
+                f"unknown activation {unknown[0]!r}; choose from {', '.join(ACTIVATIONS)}."
+            )
+    if args.loss not in LOSSES:
+        raise ValueError(f"unknown loss {args.loss!r}; choose from {', '.join(LOSSES)}.")
+    outputs = weights[-1].shape[1]
+    if args.y is None:
+        Y = np.zeros((1, outputs))
+    else:
+        Y = np.asarray(_json_array(args.y, "y"), dtype=np.float64).reshape(1, -1)
+        if Y.shape[1] != outputs:
+            raise ValueError(f"--y must be a list of {outputs} numbers (the output units).")
+    spec = Spec((weights[0].shape[0], *(W.shape[1] for W in weights)), activations, args.loss)
+    return list(zip(weights, biases, strict=True)), x[None, :], Y, spec
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -44,21 +165,55 @@ def _check(args: argparse.Namespace) -> int:
     )
     print(found.render())
     if args.json is not None:
+        from reports.report import json_ready
+
         with open(args.json, "w") as stream:
-            json.dump(_finite(found.as_json()), stream, indent=2, allow_nan=False)
+            json.dump(json_ready(found.as_json()), stream, indent=2, allow_nan=False)
             stream.write("\n")
     return 0 if found.ok else 1
 
 
-def _finite(value: object) -> object:
-    """``value`` with every non-finite float (an infinite relative error, say) made null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(item) for item in value]
-    return value
+def _report(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from reference.harness import UsageError, load_implementation
+
+    implementation, name = None, None
+    if args.impl is not None:
+        try:
+            implementation = load_implementation(args.impl)
+        except UsageError as exc:
+            return _usage(str(exc))
+        name = args.impl
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        return _usage(f"--out {args.out!r} is a file, not a directory.")
+    try:
+        (out / "figures").mkdir(parents=True, exist_ok=True)
+        probe = out / ".backprop-verify-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        return _usage(f"cannot write the report to {args.out!r}: {exc.strerror}.")
+    from reports.report import build
+
+    data = build(
+        out,
+        examples=args.examples,
+        seed=args.seed,
+        implementation=implementation,
+        name=name,
+        progress=not args.quiet,
+    )
+    verdict = data["verdict"]
+    failing = f", {verdict['failing_cases']} failing" if verdict["failing_cases"] else ""
+    print(
+        f"{verdict['verdict'].upper()}: {verdict['implementation']} on "
+        f"{verdict['examples']} random cases{failing}, and the lecture's exercises."
+    )
+    print(f"Report: {os.fspath(out / 'report.html')} (also report.md, report.json)")
+    return 0 if verdict["verdict"] == "pass" else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -107,8 +262,34 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     trace = commands.add_parser(
-        "trace", help="work the lecture's exercise 2 through, layer by layer, with all witnesses"
+        "trace",
+        help="work a lecture exercise (or your network) through, layer by layer, with all "
+        "witnesses",
+        description="Print the forward z and a and the backward ∂H/∂a, ∂H/∂z, ∂H/∂W, ∂H/∂b of "
+        "one example, from the hand-written backprop, jax.grad and finite differences side by "
+        "side: the lecture's exercise 2 (default) or 1, or the network given by --weights and "
+        "--x. Exit 0: the witnesses agree; 1: they do not; 2: a usage error.",
     )
+    trace.add_argument(
+        "--exercise", type=int, choices=(1, 2), default=2, help="the lecture exercise (default 2)"
+    )
+    trace.add_argument(
+        "--weights",
+        metavar="JSON",
+        help="your network's weight matrices W^(1) ... W^(L), each (n_{l-1}, n_l), as JSON: "
+        "'[[[2, -3], [2, 1]], [[3], [-2]]]'",
+    )
+    trace.add_argument("--x", metavar="JSON", help="the input, a JSON list of n_0 numbers")
+    trace.add_argument("--biases", metavar="JSON", help="one JSON list per layer (default 0)")
+    trace.add_argument(
+        "--activations",
+        metavar="NAMES",
+        help="comma-separated, one per layer (default relu hidden layers, identity output)",
+    )
+    trace.add_argument(
+        "--loss", default="output", help="the loss (default output: R = H, the lecture's ∂H)"
+    )
+    trace.add_argument("--y", metavar="JSON", help="the target, a JSON list (default zeros)")
     trace.set_defaults(run=_trace)
     check = commands.add_parser(
         "check",
@@ -138,6 +319,37 @@ def _parser() -> argparse.ArgumentParser:
         help="precision the implementation is given and judged in (default float64)",
     )
     check.set_defaults(run=_check)
+    report = commands.add_parser(
+        "report",
+        help="write the comparison report: report.html, report.md and report.json",
+        description="Work the lecture's exercises through, sweep random architectures, study "
+        "the finite-difference step and time the witnesses; write report.html (self-contained), "
+        "report.md (figures beside it) and report.json. Exit 0: the implementation agrees; 1: "
+        "it does not; 2: a usage error.",
+    )
+    report.add_argument(
+        "--out",
+        default="backprop-verify-report",
+        metavar="DIR",
+        help="directory to write into (default ./backprop-verify-report)",
+    )
+    report.add_argument(
+        "--examples",
+        type=_positive,
+        default=300,
+        metavar="N",
+        help="random cases in the sweep (default 300)",
+    )
+    report.add_argument(
+        "--seed", type=_seed, default=0, metavar="S", help="seed of the sweep (default 0)"
+    )
+    report.add_argument(
+        "--impl",
+        metavar="MODULE:FUNCTION",
+        help="check this implementation instead of manual:gradients",
+    )
+    report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.set_defaults(run=_report)
     bench = commands.add_parser(
         "bench",
         help="time the harness, the finite differences and the jitted gradient, as ratios",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from reference.spec import Spec
 
-__all__ = ["EXERCISE_2"]
+__all__ = ["EXERCISE_2", "exercise_1"]
 
 #: Exercise 2: three layers, ReLU hidden layers, identity output, x = (2, 1), biases 0. With the
 #: ``output`` loss and one example, R = H, so every gradient is the lecture's ∂H/∂(.).
@@ -20,3 +22,54 @@ EXERCISE_2 = {
     "X": np.array([[2.0, 1.0]]),
     "Y": np.zeros((1, 1)),
 }
+
+
+def exercise_1() -> dict[str, Any]:
+    """Exercise 1 on three completions of the network: ∂H/∂W^(1)_11 from every witness.
+
+    By hand: z^(1)_1 = 3 (-2) + 2 (-5) + (-2) 2 = -20 < 0, so relu'(z^(1)_1) = 0, hence
+    ∂H/∂z^(1)_1 = 0 (formula 2) and ∂H/∂W^(1)_11 = ∂H/∂z^(1)_1 x_1 = 0 (formula 3), whatever
+    the rest of the network is.
+    """
+    import manual
+    from reference import autodiff_gradients, fd_gradients
+
+    rng = np.random.default_rng(1)
+    X = np.array([[3.0, 2.0, -2.0]])
+    completions = []
+    for widths, activations in (
+        ((3, 2, 1), ("relu", "identity")),
+        ((3, 3, 2, 1), ("relu", "relu", "identity")),
+        ((3, 4, 1), ("relu", "tanh")),
+    ):
+        spec = Spec(widths, activations, "output")
+        params = [
+            (rng.integers(-3, 4, size=w).astype(float), np.zeros(b)) for w, b in spec.shapes()
+        ]
+        params[0][0][:, 0] = [-2.0, -5.0, 2.0]
+        Y = np.zeros((1, widths[-1]))
+        values = {
+            label: float(np.asarray(witness(params, X, Y, spec)[0][0])[0, 0])
+            for label, witness in (
+                ("manual", manual.gradients),
+                ("jax", autodiff_gradients),
+                ("fd", fd_gradients),
+            )
+        }
+        completions.append(
+            {"widths": list(widths), "activations": list(activations), "dH_dW1_11": values}
+        )
+    z = float(X[0] @ np.array([-2.0, -5.0, 2.0]))
+    return {
+        "question": "W^(1)_11 = -2, W^(1)_21 = -5, W^(1)_31 = 2, x = (3, 2, -2), biases 0, "
+        "ReLU: what is ∂H/∂W^(1)_11?",
+        "z1_1": z,
+        "answer": 0.0,
+        "reason": (
+            f"z^(1)_1 = 3·(-2) + 2·(-5) + (-2)·2 = {z:g} < 0, so relu'(z^(1)_1) = 0; by formula 2 "
+            "∂H/∂z^(1)_1 = ∂H/∂a^(1)_1 · 0 = 0, and by formula 3 ∂H/∂W^(1)_11 = ∂H/∂z^(1)_1 · "
+            "x_1 = 0, whatever the rest of the network is."
+        ),
+        "completions": completions,
+        "agrees": all(value == 0.0 for item in completions for value in item["dH_dW1_11"].values()),
+    }

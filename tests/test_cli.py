@@ -29,6 +29,60 @@ def test_trace_works_exercise_2_through():
     assert "Traceback" not in result.stderr
 
 
+def test_trace_works_exercise_1_through():
+    result = run("trace", "--exercise", "1")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "-20 < 0" in out
+    assert "Answer: ∂H/∂W^(1)_11 = 0." in out
+    assert out.count(" 0         0             0") == 3  # three completions, three witnesses
+    assert "Verdict: all three witnesses agree" in out
+
+
+def test_trace_of_a_network_given_on_the_command_line(capsys):
+    # exercise 2 again, typed in: the same 25 quantities, the same verdict
+    weights = "[[[2, -3], [2, 1]], [[2, 1], [0, 1]], [[3], [-2]]]"
+    assert main(["trace", "--weights", weights, "--x", "[2, 1]"]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"∂H/∂W\^\(2\)_12 +-12 +-12 +-12 ", out)
+    assert "Verdict: all three witnesses agree on 25 quantities." in out
+    # a sigmoid output and square loss with a target: still three witnesses in agreement
+    assert (
+        main(
+            [
+                *("trace", "--weights", "[[[0.5, -1]], [[2], [1]]]", "--x", "[3]"),
+                *("--activations", "tanh,sigmoid", "--loss", "square", "--y", "[1]"),
+                *("--biases", "[[0.1, 0.2], [-0.3]]"),
+            ]
+        )
+        == 0
+    )
+    assert "widths (1, 2, 1), activations ('tanh', 'sigmoid'), loss 'square'" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--x", "[1]"], "--x needs --weights"),
+        (["--weights", "[[[1]]]"], "--weights needs --x"),
+        (["--weights", "[[1, 2", "--x", "[1]"], "--weights is not valid JSON"),
+        (["--weights", "[[[1, 2], [3]]]", "--x", "[1, 2]"], "rectangular lists of numbers"),
+        (["--weights", "[[[1, 2]], [[1], [2], [3]]]", "--x", "[1]"], "W^(2) has 3 rows"),
+        (["--weights", "[[[1]]]", "--x", "[1, 2]"], "--x must be a list of 1 numbers"),
+        (["--weights", "[[[1]]]", "--x", "[1]", "--activations", "swish"], "unknown activation"),
+        (["--weights", "[[[1]]]", "--x", "[1]", "--loss", "hinge"], "unknown loss"),
+        (["--weights", "[[[1]]]", "--x", "[1]", "--biases", "[[1, 2]]"], "--biases must be"),
+    ],
+)
+def test_trace_usage_errors_are_one_line(args, message, capsys):
+    assert main(["trace", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
 def test_unknown_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["frobnicate"])
