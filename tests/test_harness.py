@@ -140,6 +140,29 @@ def test_correct_implementations_written_differently_pass(name):
     assert found.examples == DEFAULT_EXAMPLES
 
 
+def test_the_hand_written_backprop_passes_a_thousand_random_cases():
+    # no false alarm over many architectures (seed fixed, so a failure here reproduces)
+    found = check(manual.gradients, examples=1000, seed=2026)
+    assert found.ok, found.render()
+    assert found.examples == 1000
+
+
+def test_keep_going_runs_every_case_and_reports_the_first_failure():
+    seen = []
+    found = check(
+        buggy("bias_mean"),
+        examples=24,
+        seed=0,
+        keep_going=True,
+        observe=lambda case, result: seen.append(result.ok),
+    )
+    assert found.examples == len(seen) == 24
+    assert not found.ok
+    assert found.failed_at == seen.index(False) + 1
+    stopped = check(buggy("bias_mean"), examples=24, seed=0)
+    assert stopped.examples == stopped.failed_at == found.failed_at
+
+
 def test_a_jitted_implementation_returning_jax_arrays_passes():
     # every new shape compiles the implementation itself, so fewer cases
     found = check(variants.jax_jit, examples=25, seed=0)
