@@ -374,6 +374,10 @@ def _labels(candidate: str, short: bool = False) -> dict[str, str]:
 
 
 def _png(figure: Any) -> bytes:
+    """The figure as PNG bytes, drawn by the Agg backend (no display, no pyplot state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(figure)  # attaches itself as the figure's canvas
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100)
     return buffer.getvalue()
