@@ -450,7 +450,7 @@ def _figure_groups(data: dict[str, Any], labels: dict[str, str]) -> bytes:
         ax.set_ylabel("log10 error")
         ax.set_title(f"by {kind}", fontsize=10)
         ax.set_ylim(-19, 1)
-    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=3)
     return _png(figure)
 
 
