@@ -32,6 +32,8 @@ __all__ = ["CheckResult", "UsageError", "check", "load_implementation"]
 DEFAULT_EXAMPLES = 100
 #: Cases drawn in one Hypothesis example.
 _CASES_PER_EXAMPLE = 8
+#: Seconds one call of the implementation may take by default (a hang becomes a failure).
+DEFAULT_TIME_LIMIT = 10.0
 
 
 class UsageError(Exception):
@@ -241,9 +243,15 @@ def _failure_lines(found: CheckResult) -> list[str]:
     assert found.case is not None
     assert found.result is not None
     spec = found.case.spec
+    if _out_of_time(found.result):
+        heading = f"FAIL at case {found.failed_at} (not shrunk: every try takes the time limit):"
+    else:
+        heading = (
+            f"FAIL at case {found.failed_at}; shrunk in {found.shrink_examples} more cases to "
+            f"the smallest case that still fails the same way:"
+        )
     lines = [
-        f"FAIL at case {found.failed_at}; shrunk in {found.shrink_examples} more cases to the "
-        f"smallest case that still fails the same way:",
+        heading,
         f"  widths {spec.widths}, activations {spec.activations}, loss {spec.loss!r}, "
         f"n = {found.case.X.shape[0]}",
     ]
@@ -276,6 +284,10 @@ def _diagnosis(result: ThreeWay, case: Case) -> Diagnosis | None:
     return diagnose(result.candidate, wrong, result.reference, case.params, case.Y, case.spec)
 
 
+def _out_of_time(result: ThreeWay) -> bool:
+    return result.error is not None and result.error.startswith("did not return within")
+
+
 class _DisagreementError(Exception):
     """Raised inside the property so that Hypothesis shrinks the case."""
 
@@ -290,6 +302,7 @@ def check(
     name: str | None = None,
     observe: Callable[[Case, ThreeWay], None] | None = None,
     keep_going: bool = False,
+    time_limit: float | None = DEFAULT_TIME_LIMIT,
 ) -> CheckResult:
     """Check ``implementation`` on ``examples`` random cases drawn reproducibly from ``seed``.
 
@@ -306,6 +319,10 @@ def check(
             tried while shrinking); ``backprop-verify report`` gathers its sweep this way.
         keep_going: run all ``examples`` cases even after a failure (the first failure is the
             one shrunk and reported); by default the check stops at the first.
+        time_limit: seconds one call of the implementation may take (main thread, POSIX);
+            a call still running then is a failure. None or 0: no limit. A case that fails by
+            running out of time is reported as drawn, not shrunk: every try would take the
+            whole limit.
 
     Returns:
         ``CheckResult``; on a failure, the shrunk case, the three-way verdict on it and a
@@ -324,7 +341,15 @@ def check(
     started = time.perf_counter()
 
     def run(case: Case) -> ThreeWay:
-        return verify(implementation, case.params, case.X, case.Y, case.spec, dtype=dtype)
+        return verify(
+            implementation,
+            case.params,
+            case.X,
+            case.Y,
+            case.spec,
+            dtype=dtype,
+            time_limit=time_limit,
+        )
 
     # Hypothesis draws the cases, several per example of its own (its per-example bookkeeping
     # costs as much as a small check); the shrinking is ``minimize``'s, which works on the
@@ -375,7 +400,7 @@ def check(
     found = CheckResult(label, state["runs"], seed, dtype, failed_at=state["failed_at"])
     if state["case"] is not None:
         case, result = state["case"], state["result"]
-        found.flaky = run(case).ok
+        found.flaky = not _out_of_time(result) and run(case).ok
         first = _diagnosis(result, case)
 
         def still_fails(smaller: Case) -> bool:
@@ -388,7 +413,7 @@ def check(
             result = again
             return True
 
-        if not found.flaky:
+        if not found.flaky and not _out_of_time(result):
             case, found.shrink_examples = minimize(case, still_fails)
         found.case, found.result = case, result
         found.diagnosis = _diagnosis(result, case)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,20 +103,60 @@ def check_structure(result: Any, spec: Spec, dtype: Any) -> tuple[list | None, s
     return pairs, None
 
 
+class _TimeLimitError(BaseException):
+    """Raised inside an implementation that runs past its time limit (a BaseException, so that
+    the implementation's own ``except Exception`` cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Raise ``_TimeLimitError`` in the block after ``seconds`` of wall time.
+
+    Works where POSIX interval timers do and only in the main thread (SIGALRM); elsewhere, and
+    for ``seconds`` None or 0, there is no limit. The previous handler and timer are restored.
+    """
+    if not seconds or not hasattr(signal, "setitimer"):
+        yield
+        return
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _TimeLimitError
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def call_implementation(
-    implementation: Callable, params: list, X: np.ndarray, Y: np.ndarray, spec: Spec, dtype: Any
+    implementation: Callable,
+    params: list,
+    X: np.ndarray,
+    Y: np.ndarray,
+    spec: Spec,
+    dtype: Any,
+    time_limit: float | None = None,
 ) -> tuple[list | None, str | None]:
     """Run ``implementation`` on copies of the inputs; its result as pairs, or what went wrong.
 
     Whatever it raises (SystemExit included) becomes the error text; its warnings (overflow in
-    exp, ...) are its own business and never become errors here.
+    exp, ...) are its own business and never become errors here. With ``time_limit`` (seconds;
+    main thread, POSIX), a call that has not returned by then is stopped and is an error too.
     """
     try:
-        with warnings.catch_warnings(record=True):
+        with _time_limit(time_limit), warnings.catch_warnings(record=True):
             warnings.simplefilter("always")
             result = implementation(
                 [(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec
             )
+    except _TimeLimitError:
+        return None, f"did not return within {time_limit:g} s (the per-case time limit)."
     except (Exception, SystemExit) as exc:
         return None, f"raised {type(exc).__name__}: {exc}"
     return check_structure(result, spec, dtype)
@@ -141,12 +184,14 @@ def verify(
     spec: Any,
     *,
     dtype: Any = np.float64,
+    time_limit: float | None = None,
 ) -> ThreeWay:
     """Check ``implementation(params, X, Y, spec)`` against ``jax.grad`` and finite differences.
 
     The inputs are cast to ``dtype`` (float64 or float32) before the implementation sees them;
     ``jax.grad`` runs in the same dtype, the finite differences in float64. Whatever the
-    implementation does (raise, return garbage), the result is a verdict, never an exception.
+    implementation does (raise, return garbage, run past ``time_limit`` seconds), the result is
+    a verdict, never an exception.
     """
     spec = as_spec(spec)
     check_arrays(params, X, Y, spec)
@@ -156,7 +201,9 @@ def verify(
     fd = finite_differences(params, X, Y, spec)
     bounds = backprop_error_bound(reference, params, Y, spec, dtype)
     autodiff_vs_fd = compare_to_fd(reference.grads, fd, bounds)
-    candidate, error = call_implementation(implementation, params, X, Y, spec, dtype)
+    candidate, error = call_implementation(
+        implementation, params, X, Y, spec, dtype, time_limit=time_limit
+    )
     if error is None:
         error = _non_finite(candidate, reference.grads)
     if error is not None:

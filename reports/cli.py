@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any, NoReturn
 
@@ -162,6 +163,7 @@ def _check(args: argparse.Namespace) -> int:
         seed=args.seed,
         dtype=args.dtype,
         name=args.target,
+        time_limit=args.time_limit,
     )
     print(found.render())
     if args.json is not None:
@@ -236,6 +238,17 @@ def _whole(least: int, rule: str):
         return value
 
     return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, not negative."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number, not negative, got {text}")
+    return value
 
 
 _positive = _whole(1, "must be at least 1")
@@ -313,6 +326,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--json", metavar="PATH", help="also write the verdict as JSON to PATH")
     check.add_argument(
+        "--time-limit",
+        type=_seconds,
+        default=10.0,
+        metavar="S",
+        help="seconds one call of the implementation may take before it counts as a failure "
+        "(default 10; 0: no limit)",
+    )
+    check.add_argument(
         "--dtype",
         choices=("float64", "float32"),
         default="float64",
@@ -365,7 +386,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 agree, 1 disagree, 2 usage error)."""
     args = _parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except BrokenPipeError:  # the reader went away (| head): stop quietly, as other tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -97,6 +98,8 @@ def test_the_same_seed_gives_the_same_json(in_tests, capsys, tmp_path):
         (["mutants:bias_mean", "--examples", "many"], "expected a whole number"),
         (["mutants:bias_mean", "--seed", "-4"], "must not be negative"),
         (["mutants:bias_mean", "--dtype", "float16"], "invalid choice"),
+        (["mutants:bias_mean", "--time-limit", "-1"], "not negative"),
+        (["mutants:bias_mean", "--time-limit", "soon"], "expected a number of seconds"),
         (["mutants:bias_mean", "--json", "/no/such/dir/v.json"], "cannot write the JSON"),
         (["mutants:bias_mean", "--frobnicate"], "unrecognized arguments"),
     ],
@@ -160,3 +163,20 @@ def test_bench_prints_every_ratio():
         "matmul rate",
     ):
         assert words in text
+
+
+def test_output_cut_short_by_the_reader_is_no_traceback():
+    command = shutil.which("backprop-verify")
+    if command is None:
+        pytest.skip("the console script is not installed")
+    done = subprocess.run(
+        f"'{command}' check mutants:bias_mean | head -n 1",
+        shell=True,
+        cwd=TESTS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.stdout.startswith("backprop-verify check mutants:bias_mean")
+    assert "Traceback" not in done.stderr
+    assert "BrokenPipeError" not in done.stderr

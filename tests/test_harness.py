@@ -6,6 +6,9 @@ changes the gradient, and diagnosed by the formula it breaks; every correct vari
 
 from __future__ import annotations
 
+import signal
+import time
+
 import numpy as np
 import pytest
 import variants
@@ -161,6 +164,37 @@ def test_keep_going_runs_every_case_and_reports_the_first_failure():
     assert found.failed_at == seen.index(False) + 1
     stopped = check(buggy("bias_mean"), examples=24, seed=0)
     assert stopped.examples == stopped.failed_at == found.failed_at
+
+
+@pytest.mark.parametrize("catches", [False, True])
+def test_an_implementation_that_hangs_fails_at_the_time_limit(catches):
+    def hangs(params, X, Y, spec):
+        try:
+            while True:
+                pass
+        except Exception:  # an implementation's own handler cannot swallow the limit
+            if catches:
+                return manual.gradients(params, X, Y, spec)
+            raise
+
+    before = signal.getsignal(signal.SIGALRM)
+    found = check(hangs, examples=5, time_limit=0.2)
+    assert not found.ok
+    assert found.result.error == "did not return within 0.2 s (the per-case time limit)."
+    assert found.shrink_examples == 0
+    assert not found.flaky
+    assert "not shrunk: every try takes the time limit" in found.render()
+    assert signal.getsignal(signal.SIGALRM) is before  # handler and timer restored
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_without_a_time_limit_a_slow_implementation_is_judged_on_its_result():
+    def slow(params, X, Y, spec):
+        time.sleep(0.3)
+        return manual.gradients(params, X, Y, spec)
+
+    assert check(slow, examples=2, time_limit=None).ok
+    assert not check(slow, examples=2, time_limit=0.1).ok
 
 
 def test_a_jitted_implementation_returning_jax_arrays_passes():
