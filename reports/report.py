@@ -643,7 +643,7 @@ def build(
         total=examples + 9,
         desc="backprop-verify report",
         unit="step",
-        disable=not progress,
+        disable=None if progress else True,  # None: only on a terminal, not in logs
         file=sys.stderr,
         leave=False,
     )
