@@ -3,7 +3,10 @@ r"""The finite-difference witness: every entry of ∇_w R from values of R alone
 It never sees a derivative formula. Its one use of structure is where a parameter acts:
 perturbing W_ij^(l) or b_j^(l) leaves layers 1 ... l-1 untouched and moves z_j^(l) alone, so only
 that unit of layer l is recomputed, layer l+1 by a rank-one update, and layers l+2 ... L afresh,
-for a whole chunk of perturbed parameter vectors at once (NumPy, batched, no compilation).
+for a whole chunk of perturbed parameter vectors at once (NumPy, batched, no compilation). Where
+that is a lot of work (``COMPILE_ABOVE``), the moved unit's activation and layers l+1 ... L run
+as one compiled XLA loop instead (``jax.nn``'s activations, the chunk padded to one shape, both
+cores): the same values of R, up to rounding the forward-error model covers.
 
 For each entry w with step h (see ``step_for``) it evaluates R at w ± h, w ± h/2 and w ± h/4:
 
@@ -36,6 +39,8 @@ witness abstains (``unresolved``; its interval is everything).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -56,6 +61,14 @@ __all__ = [
 #: The most perturbed copies of a layer evaluated at once; bounds memory to about
 #: CHUNK x n x max(n_l) floats per layer.
 CHUNK = 4096
+
+#: Perturbed copies x examples x units of the first layer a stencil recomputes in full, above
+#: which that layer and the rest of the pass run compiled (XLA: one fused loop over both cores,
+#: activations included) instead of in NumPy. Below it, the compilation (a fraction of a
+#: second per network and layer) would cost more than it saves.
+COMPILE_ABOVE = 2_000_000
+#: Elements (copies x examples x units) one compiled call handles (memory bound).
+_COMPILED_CALL = 2_000_000
 
 # Stencil offsets, in units of h: the central pairs for D(h), D(h/2) and D(h/4).
 _OFFSETS = np.array([1.0, -1.0, 0.5, -0.5, 0.25, -0.25])
@@ -139,6 +152,93 @@ def _finish(
     return risk, crossings
 
 
+@functools.lru_cache(maxsize=64)
+def _compiled_tail(spec: Any, layer: int) -> Callable:
+    """``_finish`` for layer ``layer`` onwards of ``spec``, compiled, taking the rank-one form.
+
+    The returned function maps (column (P, n), its unperturbed activation (P, n), rows
+    (P, n_layer), base Z^(layer..L), the parameters of layers layer+1..L, Y) to (R at each copy
+    (P,), kink crossings per entry (P / 6,)). Copy p's moved unit of layer - 1 has
+    pre-activation column_p; its change in activation times the unit's row of W^(layer) is
+    added to Z^(layer), as in NumPy. A layer narrower than 9 units is a fused multiply-and-sum
+    rather than a matrix product, so that the widest layer's activations are never stored.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from reference.network import jax_activation
+
+    points = len(_OFFSETS)
+
+    column_activation = jax_activation(spec.activations[layer - 2])
+
+    def tail(
+        column: Any, before: Any, rows: Any, base: tuple, later: tuple, Y: Any
+    ) -> tuple[Any, Any]:
+        # computed once per copy and example, not again for every unit it is broadcast to
+        change = jax.lax.optimization_barrier(column_activation(column) - before)
+        z = base[0][None] + change[:, :, None] * rows[:, None, :]
+        crossings = jnp.zeros(change.shape[0] // points, dtype=jnp.int32)
+        a = z
+        for offset, current in enumerate(range(layer, spec.depth + 1)):
+            if offset:
+                W, b = later[offset - 1]
+                if W.shape[1] <= 8:  # reductions along the minor axis, one per unit
+                    z = jnp.stack([jnp.sum(a * W[:, k], axis=-1) for k in range(W.shape[1])], -1)
+                else:
+                    z = a @ W
+                z = z + b
+            name = spec.activations[current - 1]
+            if name in KINKED_ACTIVATIONS:
+                flipped = jnp.sign(z) != jnp.sign(base[offset])[None]
+                flipped = flipped.reshape(-1, points, flipped.shape[1] * flipped.shape[2])
+                crossings += flipped.any(axis=1).sum(axis=1, dtype=jnp.int32)
+            a = jax_activation(name)(z)
+        return per_example_loss(jnp, spec.loss, a, Y).mean(axis=-1), crossings
+
+    return jax.jit(tail)
+
+
+def _finish_compiled(
+    column: np.ndarray,
+    before: np.ndarray,
+    rows: np.ndarray,
+    layer: int,
+    params: list,
+    Y: np.ndarray,
+    spec: Any,
+    base_Z: list,
+    copies: int,
+) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
+    """``_finish`` from z^(layer) = Z^(layer) + (g(column) - before) ⊗ rows, compiled, g the
+    activation of layer - 1; the batch is padded to ``copies`` (unchanged copies) so that every
+    call has one shape.
+
+    Returns at once (the computation runs on while the caller prepares the next chunk); calling
+    the result waits for it and gives what ``_finish`` gives.
+    """
+    from reference.autodiff import computing_in
+
+    used = column.shape[0]
+    if used < copies:
+        column, before, rows = (
+            np.concatenate([array, np.zeros((copies - used, array.shape[1]), array.dtype)])
+            for array in (column, before, rows)
+        )
+    with computing_in(column.dtype):
+        risk, crossings = _compiled_tail(spec, layer)(
+            column, before, rows, tuple(base_Z[layer:]), tuple(params[layer:]), Y
+        )
+
+    def result() -> tuple[np.ndarray, np.ndarray]:
+        return (
+            np.asarray(risk)[:used],
+            np.asarray(crossings)[: used // len(_OFFSETS)].astype(np.int64),
+        )
+
+    return result
+
+
 def _risk_magnitude(H: np.ndarray, Y: np.ndarray, loss: str) -> float:
     """A scale for R's rounding error: the mean over examples of the summed |terms|."""
     if loss == "output":
@@ -219,7 +319,9 @@ def _layer_entries(
     W = params[layer - 1][0]
     A_prev, z_base, a_base = A[layer - 1], base_Z[layer], A[layer]
     n = A_prev.shape[0]
-    inputs = np.hstack([A_prev, np.ones((n, 1), dtype=A_prev.dtype)])  # (n, n_{l-1} + 1)
+    # transposed once, so that each chunk gathers contiguous rows: (n_{l-1} + 1, n), (n_l, n)
+    inputs = np.vstack([A_prev.T, np.ones((1, n), dtype=A_prev.dtype)])
+    z_rows, a_rows = np.ascontiguousarray(z_base.T), np.ascontiguousarray(a_base.T)
     name = spec.activations[layer - 1]
     points = len(_OFFSETS)
     rows, units = np.unravel_index(entries, (W.shape[0] + 1, W.shape[1]))
@@ -227,29 +329,53 @@ def _layer_entries(
     crossings = np.zeros(entries.size, dtype=np.int64)
     width_after = spec.widths[min(layer + 1, spec.depth)]
     per_chunk = max(1, chunk // (points * max(1, n * width_after // 64)))
+    work = entries.size * points * n * (1 + width_after)  # the column, then the next layer
+    compiled = layer < spec.depth and work >= COMPILE_ABOVE
+    if compiled:
+        per_chunk = max(1, _COMPILED_CALL // (points * n * (1 + width_after)))
+    copies = per_chunk * points
+    waiting: list = []  # compiled chunks still running: (entries, crossings so far, result)
     for start in range(0, entries.size, per_chunk):
         part = slice(start, min(entries.size, start + per_chunk))
         offsets = (steps[part, None] * _OFFSETS).reshape(-1)  # (E*6,)
         unit = np.repeat(units[part], points)  # the unit j each perturbed copy moves
-        moved = offsets[:, None] * inputs[:, np.repeat(rows[part], points)].T  # (E*6, n)
-        z_column = z_base[:, unit].T + moved  # (E*6, n): the new z_j in every example
+        moved = offsets[:, None] * inputs[np.repeat(rows[part], points)]  # (E*6, n)
+        z_column = z_rows[unit] + moved  # (E*6, n): the new z_j in every example
         crossed = np.zeros(offsets.size // points, dtype=np.int64)
         if name in KINKED_ACTIVATIONS:
-            flipped = np.sign(z_column) != np.sign(z_base[:, unit].T)
+            flipped = np.sign(z_column) != np.sign(z_rows[unit])
             crossed += flipped.reshape(-1, points, n).any(axis=1).sum(axis=1)
+        if compiled:  # the moved unit's activation too is computed in the compiled call
+            result = _finish_compiled(
+                z_column,
+                a_rows[unit],
+                params[layer][0][unit],
+                layer + 1,
+                params,
+                Y,
+                spec,
+                base_Z,
+                copies,
+            )
+            waiting.append((part, crossed, result))
+            continue
         a_column = numpy_activation(name)(z_column)
         if layer == spec.depth:
             H = np.broadcast_to(a_base, (offsets.size, *a_base.shape)).copy()
             H[np.arange(offsets.size), :, unit] = a_column
             risk = per_example_loss(np, spec.loss, H, Y).mean(axis=-1)
         else:
-            change = a_column - a_base[:, unit].T  # (E*6, n)
+            change = a_column - a_rows[unit]  # (E*6, n)
             W_next = params[layer][0]
             z_next = base_Z[layer + 1][None] + change[:, :, None] * W_next[unit][:, None, :]
             risk, crossed_after = _finish(z_next, layer + 1, params, Y, spec, base_Z)
             crossed += crossed_after
         risks[part] = risk.reshape(-1, points)
         crossings[part] = crossed
+    for part, crossed, result in waiting:
+        risk, crossed_after = result()
+        risks[part] = risk.reshape(-1, points)
+        crossings[part] = crossed + crossed_after
     return risks, crossings
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+import reference.fd as fd_module
 from reference import Spec, autodiff_gradients
 from reference.fd import (
     RETRIES,
@@ -281,3 +282,72 @@ def test_the_structure_aware_stencil_is_the_plain_one(case):
                 plain = (4 * d_quarter - d_half) / 3
                 fast = result.gradients[layer][k][index]
                 assert abs(fast - plain) <= result.error[layer][k][index], (layer, k, index)
+
+
+COMPILED_CASES = [
+    # (widths, activations, loss): every activation in the compiled layers, both ways of
+    # forming a layer there (9+ units: a matrix product; up to 8: fused sums), kinks included
+    ((3, 5, 12, 2), ("tanh", "relu", "identity"), "square"),
+    ((2, 4, 6, 3), ("sigmoid", "leaky_relu", "softplus"), "softmax_cross_entropy"),
+    ((4, 3, 10, 1), ("softplus", "sigmoid", "tanh"), "logistic"),
+    ((3, 6, 5, 4), ("relu", "tanh", "sigmoid"), "output"),
+]
+
+
+@pytest.mark.parametrize(("widths", "activations", "loss"), COMPILED_CASES)
+def test_the_compiled_tail_is_the_numpy_one(widths, activations, loss, monkeypatch):
+    # The same entries through both paths: values within their joint error estimate, and the
+    # same kinks, abstentions and steps.
+    rng = np.random.default_rng(len(widths) * 7 + widths[1])
+    spec = Spec(widths, activations, loss)
+    params = [(rng.normal(size=w), rng.normal(size=b)) for w, b in spec.shapes()]
+    params[0][0][0, 0] = 0.0  # an exact zero weight: a kink right at w for relu layers
+    X = rng.integers(-2, 3, size=(5, widths[0])).astype(float)
+    Y = np.abs(rng.normal(size=(5, widths[-1])))
+    Y /= Y.sum(axis=1, keepdims=True)
+    monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 10**18)
+    plain = finite_differences(params, X, Y, spec)
+    monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 0)
+    monkeypatch.setattr(fd_module, "_COMPILED_CALL", 600)  # several calls, the last padded
+    compiled = finite_differences(params, X, Y, spec)
+    for layer in range(spec.depth):
+        for k in range(2):
+            for field in ("kink", "unresolved", "step"):
+                np.testing.assert_array_equal(
+                    getattr(compiled, field)[layer][k], getattr(plain, field)[layer][k]
+                )
+            gap = np.abs(compiled.gradients[layer][k] - plain.gradients[layer][k])
+            allowed = compiled.error[layer][k] + plain.error[layer][k]
+            judged = ~plain.unresolved[layer][k]
+            assert (gap <= allowed)[judged].all(), (layer, k)
+
+
+def test_both_paths_compute_activations_within_the_forward_error_model():
+    # forward_error charges each activation 4 u |a| (plus the smallest normal for underflow);
+    # the compiled tail uses jax.nn's, the NumPy path reference.network's: both must fit it.
+    import jax
+    import jax.numpy as jnp
+
+    from reference.autodiff import computing_in
+    from reference.network import jax_activation, numpy_activation
+
+    rng = np.random.default_rng(0)
+    z = np.concatenate(
+        [rng.normal(size=100_000) * s for s in (1e-3, 0.3, 3.0, 30.0, 300.0)]
+        + [np.linspace(-745.0, 745.0, 20_001)]
+    )
+    exact_z = z.astype(np.longdouble)
+    exact = {
+        "tanh": np.tanh(exact_z),
+        "sigmoid": 1 / (1 + np.exp(-exact_z)),
+        "softplus": np.logaddexp(exact_z, np.longdouble(0)),
+    }
+    eps, tiny = np.finfo(np.float64).eps, np.finfo(np.float64).tiny
+    with computing_in(np.float64):
+        for name, value in exact.items():
+            for computed in (
+                numpy_activation(name)(z),
+                np.asarray(jax.jit(jax_activation(name))(jnp.asarray(z))),
+            ):
+                error = np.abs(computed.astype(np.longdouble) - value)
+                assert (error <= 4 * eps * np.abs(value) + tiny).all(), name
