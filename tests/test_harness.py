@@ -197,6 +197,23 @@ def test_without_a_time_limit_a_slow_implementation_is_judged_on_its_result():
     assert not check(slow, examples=2, time_limit=0.1).ok
 
 
+def test_a_strategy_of_ones_own_draws_the_cases():
+    from reference.strategies import cases
+
+    seen = []
+    strategy = cases(min_depth=3, max_depth=3, max_width=3, activations=("tanh",))
+    found = check(
+        manual.gradients,
+        examples=16,
+        strategy=strategy,
+        observe=lambda case, result: seen.append(case.spec),
+    )
+    assert found.ok, found.render()
+    assert len(seen) == 16
+    assert all(spec.depth == 3 and set(spec.activations) == {"tanh"} for spec in seen)
+    assert not check(buggy("bias_mean"), examples=16, strategy=strategy).ok
+
+
 def test_a_jitted_implementation_returning_jax_arrays_passes():
     # every new shape compiles the implementation itself, so fewer cases
     found = check(variants.jax_jit, examples=25, seed=0)
