@@ -318,7 +318,8 @@ def check(
         observe: called with each drawn case and its verdict, in order (not with the cases
             tried while shrinking); ``backprop-verify report`` gathers its sweep this way.
         keep_going: run all ``examples`` cases even after a failure (the first failure is the
-            one shrunk and reported); by default the check stops at the first.
+            one shrunk and reported), unless a case runs out of time; by default the check stops
+            at the first failure.
         time_limit: seconds one call of the implementation may take (main thread, POSIX);
             a call still running then is a failure. None or 0: no limit. A case that fails by
             running out of time is reported as drawn, not shrunk: every try would take the
@@ -337,7 +338,13 @@ def check(
         raise UsageError(f"--examples must be at least 1, got {examples}.")
     dtype = np.dtype(dtype)
     label = name or getattr(implementation, "__qualname__", repr(implementation))
-    state: dict[str, Any] = {"runs": 0, "case": None, "result": None, "failed_at": None}
+    state: dict[str, Any] = {
+        "runs": 0,
+        "case": None,
+        "result": None,
+        "failed_at": None,
+        "stopped": False,
+    }
     started = time.perf_counter()
 
     def run(case: Case) -> ThreeWay:
@@ -379,7 +386,7 @@ def check(
     @given(batch=drawn)
     def agrees(batch: list[Case]) -> None:
         for case in batch:
-            if state["case"] is not None and not keep_going:
+            if state["stopped"]:
                 raise _DisagreementError  # Hypothesis replaying the failure: already judged
             if state["runs"] == examples:
                 return
@@ -392,7 +399,8 @@ def check(
             if state["case"] is None:
                 state["case"], state["result"] = case, result
                 state["failed_at"] = state["runs"]
-            if not keep_going:
+            if not keep_going or _out_of_time(result):  # a hang would cost the limit each case
+                state["stopped"] = True
                 raise _DisagreementError
 
     with contextlib.suppress(_DisagreementError):

@@ -210,9 +210,10 @@ def _report(args: argparse.Namespace) -> int:
     )
     verdict = data["verdict"]
     failing = f", {verdict['failing_cases']} failing" if verdict["failing_cases"] else ""
+    cases = f"{verdict['examples']} random case{'s' if verdict['examples'] != 1 else ''}"
     print(
-        f"{verdict['verdict'].upper()}: {verdict['implementation']} on "
-        f"{verdict['examples']} random cases{failing}, and the lecture's exercises."
+        f"{verdict['verdict'].upper()}: {verdict['implementation']} on {cases}{failing}, and "
+        f"the lecture's exercises."
     )
     print(f"Report: {os.fspath(out / 'report.html')} (also report.md, report.json)")
     return 0 if verdict["verdict"] == "pass" else 1

@@ -188,6 +188,16 @@ def test_an_implementation_that_hangs_fails_at_the_time_limit(catches):
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+def test_keep_going_stops_at_a_case_that_runs_out_of_time():
+    def hangs(params, X, Y, spec):
+        while True:
+            pass
+
+    found = check(hangs, examples=5, time_limit=0.2, keep_going=True)
+    assert found.examples == found.failed_at == 1  # not 5 x the limit, nor a replay
+    assert "did not return within 0.2 s" in found.result.error
+
+
 def test_without_a_time_limit_a_slow_implementation_is_judged_on_its_result():
     def slow(params, X, Y, spec):
         time.sleep(0.3)
