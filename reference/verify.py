@@ -112,13 +112,17 @@ class _TimeLimitError(BaseException):
 def _time_limit(seconds: float | None) -> Iterator[None]:
     """Raise ``_TimeLimitError`` in the block after ``seconds`` of wall time.
 
-    Works where POSIX interval timers do and only in the main thread (SIGALRM); elsewhere, and
-    for ``seconds`` None or 0, there is no limit. The previous handler and timer are restored.
+    Works where POSIX interval timers do and only in the main thread (SIGALRM); elsewhere, while
+    another alarm is pending (pytest-timeout's, say: it is left alone), and for ``seconds`` None
+    or 0, there is no limit. The previous handler is restored.
     """
     if not seconds or not hasattr(signal, "setitimer"):
         yield
         return
     if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    if signal.getitimer(signal.ITIMER_REAL)[0] > 0:  # someone else's alarm (pytest-timeout...)
         yield
         return
 

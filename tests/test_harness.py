@@ -188,6 +188,20 @@ def test_an_implementation_that_hangs_fails_at_the_time_limit(catches):
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
 
 
+def test_someone_elses_pending_alarm_is_left_alone():
+    fired = []
+    before = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 60.0)
+        assert check(manual.gradients, examples=3, time_limit=0.5).ok
+        remaining = signal.getitimer(signal.ITIMER_REAL)[0]
+        assert 0 < remaining <= 60.0  # still pending: neither cancelled nor replaced
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
+    assert not fired
+
+
 def test_keep_going_stops_at_a_case_that_runs_out_of_time():
     def hangs(params, X, Y, spec):
         while True:
