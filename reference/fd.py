@@ -4,9 +4,10 @@ It never sees a derivative formula. Its one use of structure is where a paramete
 perturbing W_ij^(l) or b_j^(l) leaves layers 1 ... l-1 untouched and moves z_j^(l) alone, so only
 that unit of layer l is recomputed, layer l+1 by a rank-one update, and layers l+2 ... L afresh,
 for a whole chunk of perturbed parameter vectors at once (NumPy, batched, no compilation). Where
-that is a lot of work (``COMPILE_ABOVE``), the moved unit's activation and layers l+1 ... L run
-as one compiled XLA loop instead (``jax.nn``'s activations, the chunk padded to one shape, both
-cores): the same values of R, up to rounding the forward-error model covers.
+that is a lot of work (``COMPILE_ABOVE``), the same stencil, from the moved unit's column to R,
+runs as one compiled XLA function instead (``jax.nn``'s activations, fused with the next
+layer's sum, both cores, calls padded to one shape): the same values of R, up to rounding the
+forward-error model covers.
 
 For each entry w with step h (see ``step_for``) it evaluates R at w ± h, w ± h/2 and w ± h/4:
 
@@ -153,15 +154,18 @@ def _finish(
 
 
 @functools.lru_cache(maxsize=64)
-def _compiled_tail(spec: Any, layer: int) -> Callable:
-    """``_finish`` for layer ``layer`` onwards of ``spec``, compiled, taking the rank-one form.
+def _compiled_stencil(spec: Any, layer: int) -> Callable:
+    """The stencil of a chunk of layer ``layer``'s entries, compiled: what ``_layer_entries``
+    does in NumPy, from the moved unit's column to R, as one XLA function.
 
-    The returned function maps (column (P, n), its unperturbed activation (P, n), rows
-    (P, n_layer), base Z^(layer..L), the parameters of layers layer+1..L, Y) to (R at each copy
-    (P,), kink crossings per entry (P / 6,)). Copy p's moved unit of layer - 1 has
-    pre-activation column_p; its change in activation times the unit's row of W^(layer) is
-    added to Z^(layer), as in NumPy. A layer narrower than 9 units is a fused multiply-and-sum
-    rather than a matrix product, so that the widest layer's activations are never stored.
+    It maps (offsets (P,), input rows (P,), units (P,), the layer's inputs transposed with a row
+    of ones (n_{l-1} + 1, n), Z^(l) and A^(l) transposed (n_l, n), W^(l+1), Z^(l+1..L), the
+    parameters of layers l+2..L, Y) to (R at each copy (P,), kink crossings per entry (P / 6,)).
+    Copy p moves unit j = units_p of layer l by offsets_p times input row i = rows_p: its new
+    column is Z^(l)_j + t a_i^(l-1); the change of its activation times row j of W^(l+1) is
+    added to Z^(l+1), and layers l+1 ... L follow in full, exactly as in NumPy. A layer narrower
+    than 9 units is a fused multiply-and-sum rather than a matrix product, so that the widest
+    layer's activations are never stored.
     """
     import jax
     import jax.numpy as jnp
@@ -170,17 +174,34 @@ def _compiled_tail(spec: Any, layer: int) -> Callable:
 
     points = len(_OFFSETS)
 
-    column_activation = jax_activation(spec.activations[layer - 2])
+    def kinks(z: Any, base: Any) -> Any:
+        """Distinct (example, unit) sign changes against ``base`` per entry's 6 copies."""
+        flipped = jnp.sign(z) != jnp.sign(base)
+        flipped = flipped.reshape(-1, points, int(np.prod(flipped.shape[1:])))
+        return flipped.any(axis=1).sum(axis=1, dtype=jnp.int32)
 
-    def tail(
-        column: Any, before: Any, rows: Any, base: tuple, later: tuple, Y: Any
+    def stencil(
+        offsets: Any,
+        rows: Any,
+        units: Any,
+        inputs: Any,
+        z_rows: Any,
+        a_rows: Any,
+        W_next: Any,
+        base: tuple,
+        later: tuple,
+        Y: Any,
     ) -> tuple[Any, Any]:
+        column = z_rows[units] + offsets[:, None] * inputs[rows]  # (P, n)
+        crossings = jnp.zeros(offsets.shape[0] // points, dtype=jnp.int32)
+        if spec.activations[layer - 1] in KINKED_ACTIVATIONS:
+            crossings += kinks(column, z_rows[units])
+        change = jax_activation(spec.activations[layer - 1])(column) - a_rows[units]
         # computed once per copy and example, not again for every unit it is broadcast to
-        change = jax.lax.optimization_barrier(column_activation(column) - before)
-        z = base[0][None] + change[:, :, None] * rows[:, None, :]
-        crossings = jnp.zeros(change.shape[0] // points, dtype=jnp.int32)
+        change = jax.lax.optimization_barrier(change)
+        z = base[0][None] + change[:, :, None] * W_next[units][:, None, :]
         a = z
-        for offset, current in enumerate(range(layer, spec.depth + 1)):
+        for offset, current in enumerate(range(layer + 1, spec.depth + 1)):
             if offset:
                 W, b = later[offset - 1]
                 if W.shape[1] <= 8:  # reductions along the minor axis, one per unit
@@ -188,55 +209,72 @@ def _compiled_tail(spec: Any, layer: int) -> Callable:
                 else:
                     z = a @ W
                 z = z + b
-            name = spec.activations[current - 1]
-            if name in KINKED_ACTIVATIONS:
-                flipped = jnp.sign(z) != jnp.sign(base[offset])[None]
-                flipped = flipped.reshape(-1, points, flipped.shape[1] * flipped.shape[2])
-                crossings += flipped.any(axis=1).sum(axis=1, dtype=jnp.int32)
-            a = jax_activation(name)(z)
+            if spec.activations[current - 1] in KINKED_ACTIVATIONS:
+                crossings += kinks(z, base[offset][None])
+            a = jax_activation(spec.activations[current - 1])(z)
         return per_example_loss(jnp, spec.loss, a, Y).mean(axis=-1), crossings
 
-    return jax.jit(tail)
+    return jax.jit(stencil)
 
 
-def _finish_compiled(
-    column: np.ndarray,
-    before: np.ndarray,
-    rows: np.ndarray,
+def _layer_entries_compiled(
     layer: int,
     params: list,
+    A: list,
     Y: np.ndarray,
     spec: Any,
     base_Z: list,
-    copies: int,
-) -> Callable[[], tuple[np.ndarray, np.ndarray]]:
-    """``_finish`` from z^(layer) = Z^(layer) + (g(column) - before) ⊗ rows, compiled, g the
-    activation of layer - 1; the batch is padded to ``copies`` (unchanged copies) so that every
-    call has one shape.
+    entries: np.ndarray,
+    steps: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_layer_entries`` with the whole stencil compiled (see ``_compiled_stencil``).
 
-    Returns at once (the computation runs on while the caller prepares the next chunk); calling
-    the result waits for it and gives what ``_finish`` gives.
+    The layer's arrays go to the device once; each call gets only three vectors (the copies'
+    offsets, input rows and units), padded to one length with unchanged copies, and calls are
+    dispatched ahead while earlier ones run.
     """
+    import jax
+
     from reference.autodiff import computing_in
 
-    used = column.shape[0]
-    if used < copies:
-        column, before, rows = (
-            np.concatenate([array, np.zeros((copies - used, array.shape[1]), array.dtype)])
-            for array in (column, before, rows)
+    W = params[layer - 1][0]
+    n, points = A[0].shape[0], len(_OFFSETS)
+    width_after = spec.widths[layer + 1]
+    per_call = max(1, _COMPILED_CALL // (points * n * (1 + width_after)))
+    copies = per_call * points
+    rows, units = np.unravel_index(entries, (W.shape[0] + 1, W.shape[1]))
+    offsets = (steps[:, None] * _OFFSETS).reshape(-1)
+    rows, units = np.repeat(rows, points), np.repeat(units, points)
+    padding = -offsets.size % copies
+    offsets, rows, units = (
+        np.concatenate([v, np.zeros(padding, v.dtype)]) for v in (offsets, rows, units)
+    )
+    dtype = A[0].dtype
+    with computing_in(dtype):
+        constants = jax.device_put(
+            (
+                np.vstack([A[layer - 1].T, np.ones((1, n), dtype=dtype)]),
+                np.ascontiguousarray(base_Z[layer].T),
+                np.ascontiguousarray(A[layer].T),
+                params[layer][0],
+                tuple(base_Z[layer + 1 :]),
+                tuple(params[layer + 1 :]),
+                Y,
+            )
         )
-    with computing_in(column.dtype):
-        risk, crossings = _compiled_tail(spec, layer)(
-            column, before, rows, tuple(base_Z[layer:]), tuple(params[layer:]), Y
-        )
-
-    def result() -> tuple[np.ndarray, np.ndarray]:
-        return (
-            np.asarray(risk)[:used],
-            np.asarray(crossings)[: used // len(_OFFSETS)].astype(np.int64),
-        )
-
-    return result
+        function = _compiled_stencil(spec, layer)
+        pending = [
+            function(
+                offsets[at : at + copies],
+                rows[at : at + copies],
+                units[at : at + copies],
+                *constants,
+            )
+            for at in range(0, offsets.size, copies)
+        ]
+        risk = np.concatenate([np.asarray(r) for r, _ in pending])[: entries.size * points]
+        crossed = np.concatenate([np.asarray(c) for _, c in pending])[: entries.size]
+    return risk.reshape(-1, points), crossed.astype(np.int64)
 
 
 def _risk_magnitude(H: np.ndarray, Y: np.ndarray, loss: str) -> float:
@@ -330,11 +368,8 @@ def _layer_entries(
     width_after = spec.widths[min(layer + 1, spec.depth)]
     per_chunk = max(1, chunk // (points * max(1, n * width_after // 64)))
     work = entries.size * points * n * (1 + width_after)  # the column, then the next layer
-    compiled = layer < spec.depth and work >= COMPILE_ABOVE
-    if compiled:
-        per_chunk = max(1, _COMPILED_CALL // (points * n * (1 + width_after)))
-    copies = per_chunk * points
-    waiting: list = []  # compiled chunks still running: (entries, crossings so far, result)
+    if layer < spec.depth and work >= COMPILE_ABOVE:
+        return _layer_entries_compiled(layer, params, A, Y, spec, base_Z, entries, steps)
     for start in range(0, entries.size, per_chunk):
         part = slice(start, min(entries.size, start + per_chunk))
         offsets = (steps[part, None] * _OFFSETS).reshape(-1)  # (E*6,)
@@ -345,20 +380,6 @@ def _layer_entries(
         if name in KINKED_ACTIVATIONS:
             flipped = np.sign(z_column) != np.sign(z_rows[unit])
             crossed += flipped.reshape(-1, points, n).any(axis=1).sum(axis=1)
-        if compiled:  # the moved unit's activation too is computed in the compiled call
-            result = _finish_compiled(
-                z_column,
-                a_rows[unit],
-                params[layer][0][unit],
-                layer + 1,
-                params,
-                Y,
-                spec,
-                base_Z,
-                copies,
-            )
-            waiting.append((part, crossed, result))
-            continue
         a_column = numpy_activation(name)(z_column)
         if layer == spec.depth:
             H = np.broadcast_to(a_base, (offsets.size, *a_base.shape)).copy()
@@ -372,10 +393,6 @@ def _layer_entries(
             crossed += crossed_after
         risks[part] = risk.reshape(-1, points)
         crossings[part] = crossed
-    for part, crossed, result in waiting:
-        risk, crossed_after = result()
-        risks[part] = risk.reshape(-1, points)
-        crossings[part] = crossed + crossed_after
     return risks, crossings
 
 

@@ -291,6 +291,7 @@ COMPILED_CASES = [
     ((2, 4, 6, 3), ("sigmoid", "leaky_relu", "softplus"), "softmax_cross_entropy"),
     ((4, 3, 10, 1), ("softplus", "sigmoid", "tanh"), "logistic"),
     ((3, 6, 5, 4), ("relu", "tanh", "sigmoid"), "output"),
+    ((3, 4, 6, 2), ("relu", "relu", "identity"), "square"),
 ]
 
 
@@ -301,8 +302,12 @@ def test_the_compiled_tail_is_the_numpy_one(widths, activations, loss, monkeypat
     rng = np.random.default_rng(len(widths) * 7 + widths[1])
     spec = Spec(widths, activations, loss)
     params = [(rng.normal(size=w), rng.normal(size=b)) for w, b in spec.shapes()]
-    params[0][0][0, 0] = 0.0  # an exact zero weight: a kink right at w for relu layers
     X = rng.integers(-2, 3, size=(5, widths[0])).astype(float)
+    # example 1 all zeros and no first-layer bias: z^(1) = 0 there, so every b^(1) stencil
+    # crosses a relu corner; with z^(2)_1 = 0 too, the layer above sees corners as well
+    X[0] = 0.0
+    params[0][1][:] = 0.0
+    params[1][1][0] = 0.0
     Y = np.abs(rng.normal(size=(5, widths[-1])))
     Y /= Y.sum(axis=1, keepdims=True)
     monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 10**18)
@@ -320,6 +325,8 @@ def test_the_compiled_tail_is_the_numpy_one(widths, activations, loss, monkeypat
             allowed = compiled.error[layer][k] + plain.error[layer][k]
             judged = ~plain.unresolved[layer][k]
             assert (gap <= allowed)[judged].all(), (layer, k)
+    if activations[0] == "relu":
+        assert plain.kink[0][1].any()  # the corners are really there
 
 
 def test_both_paths_compute_activations_within_the_forward_error_model():
