@@ -137,7 +137,8 @@ def _worst_ratio(comparison: Any, keep: list) -> float:
     """The largest entry |difference| / tolerance of ``comparison`` over the entries kept."""
     worst = 0.0
     for p, mask in zip(comparison.params, keep, strict=True):
-        ratios = np.where(np.isnan(p.ratios()), np.inf, p.ratios())[mask]
+        ratios = p.ratios()
+        ratios = np.where(np.isnan(ratios), np.inf, ratios)[mask]
         worst = max(worst, float(ratios.max(initial=0.0)))
     return worst
 
