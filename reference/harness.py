@@ -24,7 +24,7 @@ from reference.compare import lecture_index
 from reference.diagnose import Diagnosis, diagnose
 from reference.minimize import minimize
 from reference.strategies import Case, random_case
-from reference.verify import ThreeWay, verify
+from reference.verify import OUT_OF_TIME, ThreeWay, verify
 
 __all__ = ["CheckResult", "UsageError", "check", "load_implementation"]
 
@@ -285,7 +285,7 @@ def _diagnosis(result: ThreeWay, case: Case) -> Diagnosis | None:
 
 
 def _out_of_time(result: ThreeWay) -> bool:
-    return result.error is not None and result.error.startswith("did not return within")
+    return result.error is not None and result.error.startswith(OUT_OF_TIME)
 
 
 class _DisagreementError(Exception):

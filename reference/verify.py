@@ -103,6 +103,10 @@ def check_structure(result: Any, spec: Spec, dtype: Any) -> tuple[list | None, s
     return pairs, None
 
 
+#: How the error text of a call stopped by its time limit begins.
+OUT_OF_TIME = "did not return within"
+
+
 class _TimeLimitError(BaseException):
     """Raised inside an implementation that runs past its time limit (a BaseException, so that
     the implementation's own ``except Exception`` cannot swallow it)."""
@@ -160,7 +164,7 @@ def call_implementation(
                 [(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec
             )
     except _TimeLimitError:
-        return None, f"did not return within {time_limit:g} s (the per-case time limit)."
+        return None, f"{OUT_OF_TIME} {time_limit:g} s (the per-case time limit)."
     except (Exception, SystemExit) as exc:
         return None, f"raised {type(exc).__name__}: {exc}"
     return check_structure(result, spec, dtype)
