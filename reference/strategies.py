@@ -91,6 +91,12 @@ def values(style: str) -> st.SearchStrategy[float]:
     raise ValueError(f"Unknown value style {style!r}; valid styles are {', '.join(STYLES)}.")
 
 
+def _check_range(low: int, high: int, what: str) -> None:
+    """A ValueError unless 1 <= low <= high (the bounds ``min_what``, ``max_what``)."""
+    if not 1 <= low <= high:
+        raise ValueError(f"Need 1 <= min_{what} <= max_{what}, got {low}, {high}.")
+
+
 @st.composite
 def architectures(
     draw: st.DrawFn,
@@ -104,10 +110,8 @@ def architectures(
 
     Defaults: depth 1 to 4, widths 1 to 8.
     """
-    if not 1 <= min_depth <= max_depth:
-        raise ValueError(f"Need 1 <= min_depth <= max_depth, got {min_depth}, {max_depth}.")
-    if not 1 <= min_width <= max_width:
-        raise ValueError(f"Need 1 <= min_width <= max_width, got {min_width}, {max_width}.")
+    _check_range(min_depth, max_depth, "depth")
+    _check_range(min_width, max_width, "width")
     depth = draw(st.integers(min_depth, max_depth))
     return tuple(draw(st.integers(min_width, max_width)) for _ in range(depth + 1))
 
@@ -273,8 +277,7 @@ def seeded_cases(**bounds: Any) -> st.SearchStrategy[Case]:
 def _seeded_case(
     draw: st.DrawFn, spec: Spec, min_batch: int, max_batch: int, style: str | None
 ) -> Case:
-    if not 1 <= min_batch <= max_batch:
-        raise ValueError(f"Need 1 <= min_batch <= max_batch, got {min_batch}, {max_batch}.")
+    _check_range(min_batch, max_batch, "batch")
     style = style or draw(_STYLES)
     n = draw(st.integers(min_batch, max_batch))
     input_style = draw(_INPUT_STYLES) if style == "large" else style
@@ -332,13 +335,9 @@ def random_case(
     For loops that need thousands of cases a second and shrink on their own
     (``reference.harness.check``); property tests want ``cases`` or ``seeded_cases``.
     """
-    for low, high, what in (
-        (min_depth, max_depth, "depth"),
-        (min_width, max_width, "width"),
-        (min_batch, max_batch, "batch"),
-    ):
-        if not 1 <= low <= high:
-            raise ValueError(f"Need 1 <= min_{what} <= max_{what}, got {low}, {high}.")
+    _check_range(min_depth, max_depth, "depth")
+    _check_range(min_width, max_width, "width")
+    _check_range(min_batch, max_batch, "batch")
     depth = _edgy(rng, min_depth, max_depth)
     widths = tuple(_edgy(rng, min_width, max_width) for _ in range(depth + 1))
     chosen = tuple(str(rng.choice(activations)) for _ in range(depth))
