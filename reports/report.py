@@ -204,27 +204,31 @@ def _summary(values: list[float | None]) -> dict[str, Any]:
     }
 
 
+#: Whether a case belongs to a group of each kind (a case counts under every activation it has).
+_BELONGS: dict[str, Callable[[dict, str], bool]] = {
+    "activation": lambda record, label: label in record["activations"],
+    "loss": lambda record, label: record["loss"] == label,
+    "depth": lambda record, label: str(record["depth"]) == label,
+}
+
+
 def _groups(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per activation (a case counts under every activation it has), loss and depth."""
-    keys: dict[str, list[tuple[str, Callable[[dict], bool]]]] = {
-        "activation": [
-            (name, lambda r, name=name: name in r["activations"]) for name in ACTIVATIONS
-        ],
-        "loss": [(name, lambda r, name=name: r["loss"] == name) for name in LOSSES],
-        "depth": [
-            (str(depth), lambda r, depth=depth: r["depth"] == depth)
-            for depth in sorted({r["depth"] for r in records})
-        ],
+    """Each pair's summary per activation, loss and depth (see ``_BELONGS``)."""
+    labels = {
+        "activation": list(ACTIVATIONS),
+        "loss": list(LOSSES),
+        "depth": [str(depth) for depth in sorted({r["depth"] for r in records})],
     }
-    out: dict[str, Any] = {}
-    for kind, members in keys.items():
-        out[kind] = {}
-        for label, belongs in members:
-            chosen = [r for r in records if belongs(r)]
-            out[kind][label] = {
-                pair: _summary([r["errors"][pair] for r in chosen]) for pair in PAIRS
+    return {
+        kind: {
+            label: {
+                pair: _summary([r["errors"][pair] for r in records if belongs(r, label)])
+                for pair in PAIRS
             }
-    return out
+            for label in labels[kind]
+        }
+        for kind, belongs in _BELONGS.items()
+    }
 
 
 def _sweep(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -423,12 +427,7 @@ def _figure_groups(data: dict[str, Any], labels: dict[str, str]) -> bytes:
     groups = data["sweep"]["by"]
     figure = Figure(figsize=(9, 9), layout="constrained")
     axes = figure.subplots(3, 1)
-    members = {
-        "activation": lambda r, key: key in r["activations"],
-        "loss": lambda r, key: r["loss"] == key,
-        "depth": lambda r, key: str(r["depth"]) == key,
-    }
-    for ax, (kind, belongs) in zip(axes, members.items(), strict=True):
+    for ax, (kind, belongs) in zip(axes, _BELONGS.items(), strict=True):
         keys = list(groups[kind])
         for offset, pair in zip((-0.25, 0.0, 0.25), PAIRS, strict=True):
             series = [_logged([r["errors"][pair] for r in records if belongs(r, k)]) for k in keys]
