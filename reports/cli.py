@@ -9,6 +9,15 @@ from typing import Any, NoReturn
 
 import numpy as np
 
+from reference.harness import (
+    DEFAULT_EXAMPLES,
+    DEFAULT_TIME_LIMIT,
+    UsageError,
+    load_implementation,
+)
+from reports.report import DEFAULT_EXAMPLES as REPORT_EXAMPLES
+from reports.report import DEFAULT_OUT
+
 __all__ = ["main"]
 
 
@@ -18,7 +27,7 @@ def _trace(args: argparse.Namespace) -> int:
     if args.weights is None:
         for name in ("x", "biases", "activations", "y"):
             if getattr(args, name) is not None:
-                return _usage(f"--{name} needs --weights (the network to trace).")
+                raise UsageError(f"--{name} needs --weights (the network to trace).")
         if args.exercise == 1:
             print(_render_exercise_1())
             return 0
@@ -30,7 +39,7 @@ def _trace(args: argparse.Namespace) -> int:
         try:
             params, X, Y, spec = _network_from(args)
         except ValueError as exc:
-            return _usage(str(exc))
+            raise UsageError(str(exc)) from None
         heading = "Your network, worked through by three witnesses."
     result = trace(params, X, Y, spec)
     print(heading)
@@ -145,18 +154,17 @@ def _network_from(args: argparse.Namespace) -> tuple[list, np.ndarray, np.ndarra
 def _check(args: argparse.Namespace) -> int:
     import json
 
-    from reference.harness import UsageError, check, load_implementation
+    from reference.harness import check
 
-    try:
-        implementation = load_implementation(args.target)
-    except UsageError as exc:
-        return _usage(str(exc))
+    implementation = load_implementation(args.target)
     if args.json is not None:
         try:
             with open(args.json, "a"):
                 pass
         except OSError as exc:
-            return _usage(f"cannot write the JSON report to {args.json!r}: {exc.strerror}.")
+            raise UsageError(
+                f"cannot write the JSON report to {args.json!r}: {exc.strerror}."
+            ) from None
     found = check(
         implementation,
         examples=args.examples,
@@ -179,25 +187,19 @@ def _report(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from reference.harness import UsageError, load_implementation
-
     implementation, name = None, None
     if args.impl is not None:
-        try:
-            implementation = load_implementation(args.impl)
-        except UsageError as exc:
-            return _usage(str(exc))
-        name = args.impl
+        implementation, name = load_implementation(args.impl), args.impl
     out = Path(args.out)
     if out.exists() and not out.is_dir():
-        return _usage(f"--out {args.out!r} is a file, not a directory.")
+        raise UsageError(f"--out {args.out!r} is a file, not a directory.")
     try:
         (out / "figures").mkdir(parents=True, exist_ok=True)
         probe = out / ".backprop-verify-write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        return _usage(f"cannot write the report to {args.out!r}: {exc.strerror}.")
+        raise UsageError(f"cannot write the report to {args.out!r}: {exc.strerror}.") from None
     from reports.report import build
 
     data = build(
@@ -254,6 +256,20 @@ def _seconds(text: str) -> float:
 
 _positive = _whole(1, "must be at least 1")
 _seed = _whole(0, "must not be negative")
+
+
+def _draw_options(parser: argparse.ArgumentParser, examples: int, where: str) -> None:
+    """``--examples N`` and ``--seed S``: how many random cases, and the seed they come from."""
+    parser.add_argument(
+        "--examples",
+        type=_positive,
+        default=examples,
+        metavar="N",
+        help=f"random cases {where} (default {examples})",
+    )
+    parser.add_argument(
+        "--seed", type=_seed, default=0, metavar="S", help="seed of the draw (default 0)"
+    )
 
 
 def _usage(message: str) -> int:
@@ -315,24 +331,15 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     check.add_argument("target", metavar="MODULE:FUNCTION", help="the implementation to check")
-    check.add_argument(
-        "--examples",
-        type=_positive,
-        default=100,
-        metavar="N",
-        help="random cases to draw (default 100)",
-    )
-    check.add_argument(
-        "--seed", type=_seed, default=0, metavar="S", help="seed of the draw (default 0)"
-    )
+    _draw_options(check, DEFAULT_EXAMPLES, "to draw")
     check.add_argument("--json", metavar="PATH", help="also write the verdict as JSON to PATH")
     check.add_argument(
         "--time-limit",
         type=_seconds,
-        default=10.0,
+        default=DEFAULT_TIME_LIMIT,
         metavar="S",
         help="seconds one call of the implementation may take before it counts as a failure "
-        "(default 10; 0: no limit)",
+        f"(default {DEFAULT_TIME_LIMIT:g}; 0: no limit)",
     )
     check.add_argument(
         "--dtype",
@@ -351,20 +358,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--out",
-        default="backprop-verify-report",
+        default=DEFAULT_OUT,
         metavar="DIR",
-        help="directory to write into (default ./backprop-verify-report)",
+        help=f"directory to write into (default ./{DEFAULT_OUT})",
     )
-    report.add_argument(
-        "--examples",
-        type=_positive,
-        default=300,
-        metavar="N",
-        help="random cases in the sweep (default 300)",
-    )
-    report.add_argument(
-        "--seed", type=_seed, default=0, metavar="S", help="seed of the sweep (default 0)"
-    )
+    _draw_options(report, REPORT_EXAMPLES, "in the sweep")
     report.add_argument(
         "--impl",
         metavar="MODULE:FUNCTION",
@@ -389,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
+    except UsageError as exc:  # bad MODULE:FUNCTION, an unwritable path: one line, exit 2
+        return _usage(str(exc))
     except BrokenPipeError:  # the reader went away (| head): stop quietly, as other tools do
         import os
 
