@@ -398,6 +398,31 @@ def _layer_entries(
     return risks, crossings
 
 
+class _Point(NamedTuple):
+    """The unperturbed network and what the rounding floor needs from it."""
+
+    A: list  # a^(l), A[0] = X
+    Z: list  # z^(l), Z[0] = None
+    risk: float  # R(w)
+    magnitude: float  # |R| plus the magnitude of R's terms
+    propagated: float  # forward_error's bound on the forward pass's own rounding
+    eps: float  # unit roundoff of the dtype R is evaluated in
+
+
+def _unperturbed(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> _Point:
+    A, Z = _prefix(params, X, spec.activations)
+    risk = float(per_example_loss(np, spec.loss, A[-1], Y).mean())
+    magnitude = abs(risk) + _risk_magnitude(A[-1], Y, spec.loss)
+    propagated = forward_error(params, A, Z, Y, spec)
+    return _Point(A, Z, risk, magnitude, propagated, float(np.finfo(X.dtype).eps))
+
+
+def _rounding(risks: np.ndarray, point: _Point) -> np.ndarray:
+    """A bound on the rounding error of each entry's values of R, (entries, 6) -> (entries,):
+    u F (F the values' and terms' magnitude) plus the forward pass's propagated rounding."""
+    return point.eps * (np.abs(risks).max(axis=1) + point.magnitude) + point.propagated
+
+
 class _Estimate(NamedTuple):
     """What one stencil says about each entry (all (entries,))."""
 
@@ -480,11 +505,8 @@ def finite_differences(
     spec = as_spec(spec)
     check_arrays(params, X, Y, spec)
     params, X, Y = as_arrays(params, X, Y, dtype)
-    eps = np.finfo(dtype).eps
-    A, Z = _prefix(params, X, spec.activations)
-    base = float(per_example_loss(np, spec.loss, A[-1], Y).mean())
-    magnitude = abs(base) + _risk_magnitude(A[-1], Y, spec.loss)
-    propagated = forward_error(params, A, Z, Y, spec)
+    point = _unperturbed(params, X, Y, spec)
+    A, Z, base = point.A, point.Z, point.risk
     fields: dict[str, list] = {key: [] for key in FiniteDifferences._fields}
     for layer in range(1, spec.depth + 1):
         W, b = params[layer - 1]
@@ -503,7 +525,7 @@ def finite_differences(
             risks, crossings = _layer_entries(
                 layer, params, A, Y, spec, Z, pending, h[pending], chunk
             )
-            rounding = eps * (np.abs(risks).max(axis=1) + magnitude) + propagated
+            rounding = _rounding(risks, point)
             estimate = _estimate(risks, base, h[pending], rounding)
             kink = crossings >= 1
             settled = ~kink & estimate.expanding
