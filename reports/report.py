@@ -43,7 +43,6 @@ DEFAULT_OUT = "backprop-verify-report"
 
 #: The three pairs of witnesses, in the order every table and figure shows them.
 PAIRS = ("candidate_vs_jax", "candidate_vs_fd", "jax_vs_fd")
-_FIGURES = ("sweep", "sweep_groups", "fd_steps", "timings")
 
 
 # --- what the report measures -------------------------------------------------------------------
@@ -97,9 +96,7 @@ def _lecture() -> dict[str, Any]:
                     "fd_error": row.fd_error,
                     "agrees": row.agrees,
                 }
-                for layer in range(spec.depth, 0, -1)
-                for row in worked.backward
-                if row.layer == layer
+                for row in sorted(worked.backward, key=lambda row: -row.layer)  # last layer first
             ],
             "agrees": worked.agrees,
         },
@@ -110,22 +107,19 @@ def _lecture() -> dict[str, Any]:
 def _normwise(first: list, second: list, masks: list | None = None) -> float | None:
     """‖first - second‖ / max(‖first‖, ‖second‖) over the entries the masks keep: 0 where they
     are equal, at most 2; None where no entry is kept."""
-    diffs, sizes = [], []
-    for k, (a, b) in enumerate(zip(first, second, strict=True)):
-        keep = slice(None) if masks is None else masks[k]
-        a = np.ravel(np.asarray(a, dtype=np.float64)[keep])
-        b = np.ravel(np.asarray(b, dtype=np.float64)[keep])
-        diffs.append(a - b)
-        sizes += [a, b]
-    if sum(d.size for d in diffs) == 0:
+    keeps = [slice(None)] * len(first) if masks is None else masks
+
+    def kept(arrays: list) -> np.ndarray:
+        pairs = zip(arrays, keeps, strict=True)
+        return np.concatenate([np.ravel(np.asarray(v, dtype=np.float64)[k]) for v, k in pairs])
+
+    a, b = kept(first), kept(second)
+    if a.size == 0:
         return None
-    diff = float(np.linalg.norm(np.concatenate(diffs)))
+    diff = float(np.linalg.norm(a - b))
     if diff == 0.0:
         return 0.0
-    scale = max(
-        float(np.linalg.norm(np.concatenate(sizes[0::2]))),
-        float(np.linalg.norm(np.concatenate(sizes[1::2]))),
-    )
+    scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)))
     return diff / scale if scale > 0 else math.inf
 
 
@@ -141,6 +135,11 @@ def _worst_ratio(comparison: Any, keep: list) -> float:
         ratios = np.where(np.isnan(ratios), np.inf, ratios)[mask]
         worst = max(worst, float(ratios.max(initial=0.0)))
     return worst
+
+
+def _outside(comparison: Any, kink: list) -> int:
+    """How many kink entries ``comparison`` found outside their one-sided interval."""
+    return int(sum((p.bad & m).sum() for p, m in zip(comparison.params, kink, strict=True)))
 
 
 def _case_record(index: int, case: Any, result: Any) -> dict[str, Any]:
@@ -160,18 +159,14 @@ def _case_record(index: int, case: Any, result: Any) -> dict[str, Any]:
     outside: dict[str, int | None] = {"candidate": None, "jax": 0}
     errors["jax_vs_fd"] = _normwise(reference, fd_values, smooth)
     ratios["jax_vs_fd"] = _worst_ratio(result.autodiff_vs_fd, smooth)
-    outside["jax"] = int(
-        sum((p.bad & m).sum() for p, m in zip(result.autodiff_vs_fd.params, kink, strict=True))
-    )
+    outside["jax"] = _outside(result.autodiff_vs_fd, kink)
     if result.candidate is not None and result.error is None:
         candidate = _flat(result.candidate)
         errors["candidate_vs_jax"] = _normwise(candidate, reference)
         errors["candidate_vs_fd"] = _normwise(candidate, fd_values, smooth)
         ratios["candidate_vs_jax"] = _worst_ratio(result.vs_autodiff, every)
         ratios["candidate_vs_fd"] = _worst_ratio(result.vs_fd, smooth)
-        outside["candidate"] = int(
-            sum((p.bad & m).sum() for p, m in zip(result.vs_fd.params, kink, strict=True))
-        )
+        outside["candidate"] = _outside(result.vs_fd, kink)
     spec = case.spec
     return {
         "case": index,
@@ -256,11 +251,11 @@ def _fd_steps() -> dict[str, Any]:
     """Error against step h on W^(1)_11 of a small tanh network, float64 and float32."""
     import manual
     from reference.fd import (
+        _OFFSETS,
         _estimate,
-        _prefix,
-        _risk_magnitude,
+        _rounding,
+        _unperturbed,
         finite_differences,
-        forward_error,
         risk_of,
     )
 
@@ -270,7 +265,6 @@ def _fd_steps() -> dict[str, Any]:
     X, Y = rng.normal(size=(4, 3)), rng.normal(size=(4, 1))
     exact = float(manual.gradients(params, X, Y, spec)[0][0][0, 0])
     steps = [2.0**-k for k in range(45)]
-    offsets = (1.0, -1.0, 0.5, -0.5, 0.25, -0.25)
     out: dict[str, Any] = {
         "network": {"widths": list(spec.widths), "activations": list(spec.activations)},
         "loss": spec.loss,
@@ -281,21 +275,16 @@ def _fd_steps() -> dict[str, Any]:
     for dtype in (np.float64, np.float32):
         cast = [(W.astype(dtype), b.astype(dtype)) for W, b in params]
         Xc, Yc = X.astype(dtype), Y.astype(dtype)
-        base = float(risk_of(cast, Xc, Yc, spec))
-        A, Z = _prefix(cast, Xc, spec.activations)
-        magnitude = abs(base) + _risk_magnitude(A[-1], Yc, spec.loss)
-        propagated = forward_error(cast, A, Z, Yc, spec)
-        eps = float(np.finfo(dtype).eps)
+        point = _unperturbed(cast, Xc, Yc, spec)
         central, richardson, estimate = [], [], []
         for h in steps:
             values = []
-            for offset in offsets:
+            for offset in _OFFSETS:
                 moved = [(W.copy(), b.copy()) for W, b in cast]
                 moved[0][0][0, 0] = dtype(cast[0][0][0, 0] + dtype(offset * h))
                 values.append(float(risk_of(moved, Xc, Yc, spec)))
-            risks = np.array([values])
-            rounding = eps * (np.abs(risks).max(axis=1) + magnitude) + propagated
-            result = _estimate(risks, base, np.array([h]), rounding)
+            risks = np.array([values])  # float32 values, combined in float64
+            result = _estimate(risks, point.risk, np.array([h]), _rounding(risks, point))
             central.append(abs((values[0] - values[1]) / (2 * h) - exact) / abs(exact))
             richardson.append(abs(float(result.value[0]) - exact) / abs(exact))
             estimate.append(float(result.error[0]) / abs(exact))
