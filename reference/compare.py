@@ -203,7 +203,8 @@ class ParamComparison:
         self.param = param  # "W" or "b"
         self.bad = bad  # bool, shaped like the parameter: the entries outside tolerance
         self.ok = not bad.any()
-        self._arrays = (candidate, witness, bad, measure)
+        self._arrays = (candidate, witness)
+        self._measure = measure
         self._flags = (kink, unresolved)
 
     @property
@@ -223,11 +224,11 @@ class ParamComparison:
     def ratios(self) -> np.ndarray:
         """Each entry's |candidate - witness| / tolerance (at kinks, its distance from the
         middle of the one-sided interval over the half width; 0 where nothing is judged)."""
-        return self._arrays[3]()[0]
+        return self._measure()[0]
 
     @functools.cached_property
     def _summary(self) -> dict[str, Any]:
-        candidate, witness, bad, measure = self._arrays
+        candidate, witness = self._arrays
         diff = np.abs(candidate - witness)
         if diff.size == 0:
             return {
@@ -240,7 +241,7 @@ class ParamComparison:
                 "witness_value": None,
                 "tolerance": None,
             }
-        ratio, tolerance = measure()
+        ratio, tolerance = self._measure()
         ratio = np.where(np.isnan(ratio), np.inf, ratio)
         worst = np.unravel_index(int(np.argmax(ratio)), diff.shape)
         w_value = float(witness[worst])
@@ -250,7 +251,7 @@ class ParamComparison:
             "max_abs_error": float(np.nanmax(diff)) if not np.isnan(diff).all() else float("nan"),
             "max_rel_error": float(rel),  # |candidate - witness| / |witness| at the worst entry
             "worst_ratio": float(ratio[worst]),  # max over entries of |diff| / tolerance
-            "bad_entries": [tuple(int(i) for i in idx) for idx in np.argwhere(bad)],  # 0-based
+            "bad_entries": [tuple(int(i) for i in idx) for idx in np.argwhere(self.bad)],  # 0-based
             "worst_entry": tuple(int(i) for i in worst),
             "candidate_value": float(candidate[worst]),
             "witness_value": w_value,
