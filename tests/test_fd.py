@@ -295,10 +295,26 @@ COMPILED_CASES = [
 ]
 
 
+def _spy_on_stencils(monkeypatch) -> set:
+    """Record (layer, addition) of every compiled stencil the finite differences ask for."""
+    used: set = set()
+    real = fd_module._compiled_stencil
+
+    def spy(spec, layer, addition):
+        used.add((layer, addition))
+        return real(spec, layer, addition)
+
+    monkeypatch.setattr(fd_module, "_compiled_stencil", spy)
+    return used
+
+
+@pytest.mark.parametrize("small_move", [fd_module._SMALL_MOVE, 8.5e-4])
 @pytest.mark.parametrize(("widths", "activations", "loss"), COMPILED_CASES)
-def test_the_compiled_tail_is_the_numpy_one(widths, activations, loss, monkeypatch):
+def test_the_compiled_tail_is_the_numpy_one(widths, activations, loss, small_move, monkeypatch):
     # The same entries through both paths: values within their joint error estimate, and the
-    # same kinks, abstentions and steps.
+    # same kinks, abstentions and steps. Where layer l+1 is tanh or sigmoid, its entries take the
+    # addition-theorem stencil; with the smaller threshold some of each such layer take the
+    # plain one instead, so that one layer is split between the two.
     rng = np.random.default_rng(len(widths) * 7 + widths[1])
     spec = Spec(widths, activations, loss)
     params = [(rng.normal(size=w), rng.normal(size=b)) for w, b in spec.shapes()]
@@ -313,8 +329,15 @@ def test_the_compiled_tail_is_the_numpy_one(widths, activations, loss, monkeypat
     monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 10**18)
     plain = finite_differences(params, X, Y, spec)
     monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 0)
-    monkeypatch.setattr(fd_module, "_COMPILED_CALL", 600)  # several calls, the last padded
+    # several calls, the last padded
+    monkeypatch.setattr(fd_module, "_COMPILED_CALL", {False: 600, True: 600})
+    monkeypatch.setattr(fd_module, "_SMALL_MOVE", small_move)
+    used = _spy_on_stencils(monkeypatch)
     compiled = finite_differences(params, X, Y, spec)
+    for layer in range(1, spec.depth):
+        tanh_like = activations[layer] in fd_module._TANH_LIKE
+        expected = {(layer, True), (layer, False)} if small_move < 0.1 else {(layer, True)}
+        assert used >= (expected if tanh_like else {(layer, False)}), used
     for layer in range(spec.depth):
         for k in range(2):
             for field in ("kink", "unresolved", "step"):
@@ -358,3 +381,75 @@ def test_both_paths_compute_activations_within_the_forward_error_model():
             ):
                 error = np.abs(computed.astype(np.longdouble) - value)
                 assert (error <= 4 * eps * np.abs(value) + tiny).all(), name
+
+
+def _extended() -> None:
+    if np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+        pytest.skip("no extended precision on this platform")
+
+
+def test_the_small_argument_tanh_is_tanh_to_a_twentieth_of_an_ulp():
+    # The Padé approximant, evaluated in extended precision so that only its mathematical error
+    # shows, against tanh on the whole range it serves.
+    _extended()
+    x = np.linspace(-fd_module._SMALL_MOVE, fd_module._SMALL_MOVE, 100_001).astype(np.longdouble)
+    x = np.concatenate([x, np.longdouble(10.0) ** -np.arange(1, 30)])
+    p, q = fd_module._tanh_small(x)
+    exact = np.tanh(x)
+    nonzero = exact != 0
+    relative = np.abs(p / q - exact)[nonzero] / np.abs(exact[nonzero])
+    assert relative.max() <= np.finfo(np.float64).eps / 20
+
+
+STENCIL_VALUE_CASES = [
+    # layer l+1 tanh or sigmoid inside the network, and as the output layer
+    ((3, 4, 6, 2), ("tanh", "tanh", "identity"), "square"),
+    ((2, 5, 3), ("relu", "sigmoid"), "logistic"),
+    ((3, 4, 5, 3), ("sigmoid", "sigmoid", "tanh"), "softmax_cross_entropy"),
+]
+
+
+@pytest.mark.parametrize("small_move", [fd_module._SMALL_MOVE, 0.0])
+@pytest.mark.parametrize(("widths", "activations", "loss"), STENCIL_VALUE_CASES)
+def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
+    widths, activations, loss, small_move, monkeypatch
+):
+    # Every value of R the compiled stencils return, against R at the same perturbed parameters
+    # by a full forward pass in extended precision: within the rounding floor the error estimate
+    # charges. Moves of z^(l+1) span up to three times the addition theorem's threshold (0.1):
+    # a wrong approximant shows near it, and a move beyond it that the theorem's stencil takes
+    # shows too; with the threshold at 0 the plain stencil serves every entry.
+    _extended()
+    rng = np.random.default_rng(sum(widths))
+    spec = Spec(widths, activations, loss)
+    params = [(rng.normal(size=w), rng.normal(size=b)) for w, b in spec.shapes()]
+    X = rng.normal(size=(4, widths[0]))
+    Y = np.abs(rng.normal(size=(4, widths[-1])))
+    Y /= Y.sum(axis=1, keepdims=True)
+    monkeypatch.setattr(fd_module, "_SMALL_MOVE", small_move)
+    used = _spy_on_stencils(monkeypatch)
+    point = fd_module._unperturbed(params, X, Y, spec)
+    wide = [(W.astype(np.longdouble), b.astype(np.longdouble)) for W, b in params]
+    for layer in range(1, spec.depth):
+        W, _ = params[layer - 1]
+        entries = np.arange((W.shape[0] + 1) * W.shape[1])
+        # |offset a_i| max |W^(l+1)| up to 0.3 (an upper bound on the move: all activations are
+        # 1-Lipschitz)
+        reach = max(1.0, np.abs(point.A[layer - 1]).max()) * np.abs(params[layer][0]).max()
+        steps = 0.3 / reach * rng.uniform(0.001, 1.0, size=entries.size)
+        risks, _ = fd_module._layer_entries_compiled(
+            layer, params, point.A, Y, spec, point.Z, entries, steps
+        )
+        floor = fd_module._rounding(risks, point)
+        for e, index in enumerate(entries):
+            row, unit = np.unravel_index(index, (W.shape[0] + 1, W.shape[1]))
+            for k, offset in enumerate(fd_module._OFFSETS):
+                moved = [[W_.copy(), b_.copy()] for W_, b_ in wide]
+                if row < W.shape[0]:
+                    moved[layer - 1][0][row, unit] += np.longdouble(offset * steps[e])
+                else:
+                    moved[layer - 1][1][unit] += np.longdouble(offset * steps[e])
+                exact = risk_of(moved, X.astype(np.longdouble), Y.astype(np.longdouble), spec)
+                assert abs(risks[e, k] - exact) <= floor[e], (layer, index, offset)
+    for layer, name in enumerate(activations[1:], start=1):
+        assert ((layer, True) in used) == (small_move > 0 and name in fd_module._TANH_LIKE)
