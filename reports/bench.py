@@ -72,15 +72,16 @@ def _exponent(sizes: list[int], times: list[float]) -> float:
     return float(slope)
 
 
-def _gradcheck_seconds(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec) -> float | None:
-    """``torch.autograd.gradcheck`` (slow mode, float64) on the same network, where torch is
-    installed; None where it is not (it is never a dependency)."""
-    try:
-        import torch
-    except ImportError:
-        return None
+def _torch_risk(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec) -> tuple[Callable, tuple]:
+    """R of a tanh/identity network with square loss written in torch, and its parameters as
+    float64 tensors that require gradients: the function gradcheck is given (torch imported
+    here, never a dependency)."""
+    import torch
+
     activations = {"tanh": torch.tanh, "identity": lambda z: z}
-    tensors = [torch.tensor(a, requires_grad=True) for pair in params for a in pair]
+    if spec.loss != "square" or not set(spec.activations) <= set(activations):
+        raise ValueError("the torch network covers tanh and identity layers, square loss")
+    tensors = tuple(torch.tensor(a, requires_grad=True) for pair in params for a in pair)
     Xt, Yt = torch.tensor(X), torch.tensor(Y)
 
     def risk(*flat: Any) -> Any:
@@ -89,7 +90,18 @@ def _gradcheck_seconds(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec) -
             a = activations[name](a @ flat[2 * layer] + flat[2 * layer + 1])
         return ((a - Yt) ** 2).sum(dim=1).mean()
 
-    return _seconds(lambda: torch.autograd.gradcheck(risk, tuple(tensors), fast_mode=False))
+    return risk, tensors
+
+
+def _gradcheck_seconds(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec) -> float | None:
+    """``torch.autograd.gradcheck`` (slow mode, float64) on the same network, where torch is
+    installed; None where it is not (it is never a dependency)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    risk, tensors = _torch_risk(params, X, Y, spec)
+    return _seconds(lambda: torch.autograd.gradcheck(risk, tensors, fast_mode=False))
 
 
 def _throughput(quick: bool, say: Callable[[str], None]) -> None:

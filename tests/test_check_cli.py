@@ -180,3 +180,17 @@ def test_output_cut_short_by_the_reader_is_no_traceback():
     assert done.stdout.startswith("backprop-verify check mutants:bias_mean")
     assert "Traceback" not in done.stderr
     assert "BrokenPipeError" not in done.stderr
+
+
+def test_gradcheck_is_timed_on_the_same_function_where_torch_is_installed():
+    # torch is never a dependency; where it happens to be installed, the bench times gradcheck
+    # on the very R the finite differences difference.
+    torch = pytest.importorskip("torch")
+    from reference.fd import risk_of
+    from reports.bench import _gradcheck_seconds, _mlp, _torch_risk
+
+    spec, params, X, Y = _mlp((5, 4, 3, 1), ("tanh", "tanh", "identity"), "square", 6)
+    risk, tensors = _torch_risk(params, X, Y, spec)
+    assert risk(*tensors).detach().item() == pytest.approx(risk_of(params, X, Y, spec), rel=1e-14)
+    assert torch.autograd.gradcheck(risk, tensors, fast_mode=False)
+    assert _gradcheck_seconds(params, X, Y, spec) > 0
