@@ -161,8 +161,8 @@ def _finish(
 #: Activations of layer l+1 that the compiled stencil may evaluate by the addition theorem
 #: (see ``_compiled_stencil``), and the factor c of each: g(z) = α + β tanh(c z).
 _TANH_LIKE = {"tanh": 1.0, "sigmoid": 0.5}
-#: The largest |move| of z^(l+1) for which the [5/4] Padé approximant of tanh is used: its
-#: mathematical relative error there is below u / 20 (tests/test_fd.py).
+#: The largest |c m|, m a move of z^(l+1), for which the [5/4] Padé approximant of tanh is used:
+#: its mathematical relative error there is below u / 20 (tests/test_fd.py).
 _SMALL_MOVE = 0.1
 
 
