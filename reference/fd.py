@@ -277,6 +277,17 @@ def _compiled_stencil(spec: Any, layer: int, addition: bool) -> Callable:
     return jax.jit(stencil)
 
 
+class _Columns(NamedTuple):
+    """What every stencil of layer l gathers from, prepared once per call of ``_layer_entries``:
+    rows transposed so that each copy gathers contiguous rows."""
+
+    inputs: np.ndarray  # a^(l-1) transposed with a row of ones, (n_{l-1} + 1, n)
+    z_rows: np.ndarray  # z^(l) transposed, (n_l, n)
+    a_rows: np.ndarray  # a^(l) transposed, (n_l, n)
+    rows: np.ndarray  # each entry's input row i, (entries,)
+    units: np.ndarray  # each entry's unit j, (entries,)
+
+
 def _layer_entries_compiled(
     layer: int,
     params: list,
@@ -284,8 +295,8 @@ def _layer_entries_compiled(
     Y: np.ndarray,
     spec: Any,
     base_Z: list,
-    entries: np.ndarray,
     steps: np.ndarray,
+    columns: _Columns,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``_layer_entries`` with the whole stencil compiled (see ``_compiled_stencil``).
 
@@ -299,28 +310,26 @@ def _layer_entries_compiled(
 
     from reference.autodiff import computing_in
 
-    W = params[layer - 1][0]
     n, points = A[0].shape[0], len(_OFFSETS)
     dtype = A[0].dtype
-    inputs = np.vstack([A[layer - 1].T, np.ones((1, n), dtype=dtype)])  # (n_{l-1} + 1, n)
+    inputs, rows, units = columns.inputs, columns.rows, columns.units
     W_next, name = params[layer][0], spec.activations[layer]
-    rows, units = np.unravel_index(entries, (W.shape[0] + 1, W.shape[1]))
     shape: tuple = ()
-    addition = np.zeros(entries.size, dtype=bool)
+    addition = np.zeros(steps.size, dtype=bool)
     if name in _TANH_LIKE:
         shape = (A[layer + 1], *_tanh_like_shape(name, base_Z[layer + 1], A[layer + 1]))
         # no activation moves its output by more than its input's move (all are 1-Lipschitz),
         # so |m| <= |offset| max_k |a_i^(l-1)| max_k |W^(l+1)_jk|, times c; |offset| <= h
         reach = np.abs(inputs).max(axis=1)[rows] * np.abs(W_next).max(axis=1)[units]
         addition = steps * reach * _TANH_LIKE[name] <= _SMALL_MOVE
-    risks = np.empty((entries.size, points), dtype=dtype)
-    crossings = np.empty(entries.size, dtype=np.int64)
+    risks = np.empty((steps.size, points), dtype=dtype)
+    crossings = np.empty(steps.size, dtype=np.int64)
     with computing_in(dtype):
         constants = jax.device_put(
             (
                 inputs,
-                np.ascontiguousarray(base_Z[layer].T),
-                np.ascontiguousarray(A[layer].T),
+                columns.z_rows,
+                columns.a_rows,
                 W_next,
                 tuple(base_Z[layer + 1 :]),
                 shape,
@@ -428,14 +437,17 @@ def _layer_entries(
     the forward function evaluated at the perturbed parameters.
     """
     W = params[layer - 1][0]
-    A_prev, z_base, a_base = A[layer - 1], base_Z[layer], A[layer]
+    A_prev, a_base = A[layer - 1], A[layer]
     n = A_prev.shape[0]
-    # transposed once, so that each chunk gathers contiguous rows: (n_{l-1} + 1, n), (n_l, n)
-    inputs = np.vstack([A_prev.T, np.ones((1, n), dtype=A_prev.dtype)])
-    z_rows, a_rows = np.ascontiguousarray(z_base.T), np.ascontiguousarray(a_base.T)
+    columns = _Columns(
+        np.vstack([A_prev.T, np.ones((1, n), dtype=A_prev.dtype)]),
+        np.ascontiguousarray(base_Z[layer].T),
+        np.ascontiguousarray(a_base.T),
+        *np.unravel_index(entries, (W.shape[0] + 1, W.shape[1])),
+    )
+    inputs, z_rows, a_rows, rows, units = columns
     name = spec.activations[layer - 1]
     points = len(_OFFSETS)
-    rows, units = np.unravel_index(entries, (W.shape[0] + 1, W.shape[1]))
     risks = np.empty((entries.size, points), dtype=A_prev.dtype)
     crossings = np.zeros(entries.size, dtype=np.int64)
     width_after = spec.widths[min(layer + 1, spec.depth)]
@@ -444,7 +456,7 @@ def _layer_entries(
     # float64 only: the forward-error model's 4 u |a| per activation is checked for XLA's
     # float64 activations (tests/test_fd.py), not for its float32 approximations
     if layer < spec.depth and work >= COMPILE_ABOVE and A_prev.dtype == np.float64:
-        return _layer_entries_compiled(layer, params, A, Y, spec, base_Z, entries, steps)
+        return _layer_entries_compiled(layer, params, A, Y, spec, base_Z, steps, columns)
     for start in range(0, entries.size, per_chunk):
         part = slice(start, min(entries.size, start + per_chunk))
         offsets = (steps[part, None] * _OFFSETS).reshape(-1)  # (E*6,)

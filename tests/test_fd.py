@@ -426,6 +426,7 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
     X = rng.normal(size=(4, widths[0]))
     Y = np.abs(rng.normal(size=(4, widths[-1])))
     Y /= Y.sum(axis=1, keepdims=True)
+    monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 0)
     monkeypatch.setattr(fd_module, "_SMALL_MOVE", small_move)
     used = _spy_on_stencils(monkeypatch)
     point = fd_module._unperturbed(params, X, Y, spec)
@@ -437,8 +438,8 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
         # 1-Lipschitz)
         reach = max(1.0, np.abs(point.A[layer - 1]).max()) * np.abs(params[layer][0]).max()
         steps = 0.3 / reach * rng.uniform(0.001, 1.0, size=entries.size)
-        risks, _ = fd_module._layer_entries_compiled(
-            layer, params, point.A, Y, spec, point.Z, entries, steps
+        risks, _ = fd_module._layer_entries(
+            layer, params, point.A, Y, spec, point.Z, entries, steps, fd_module.CHUNK
         )
         floor = fd_module._rounding(risks, point)
         for e, index in enumerate(entries):
