@@ -374,7 +374,8 @@ def _parser() -> argparse.ArgumentParser:
         "bench",
         help="time the harness, the finite differences and the jitted gradient, as ratios",
         description="Speed measured side by side in one run: the check harness's marginal rate, "
-        "finite differences against a plain per-entry loop, the directional mode against "
+        "finite differences against a plain per-entry loop (and torch's gradcheck where torch is "
+        "installed), the directional mode against "
         "jax.test_util.check_grads, jitted manual.gradients against jitted jax.grad.",
     )
     bench.add_argument("--quick", action="store_true", help="small sizes (seconds, not minutes)")
