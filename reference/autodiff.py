@@ -6,13 +6,16 @@ float32 (the float32 mode). Matmuls ask for full precision, which JAX otherwise 
 float32 on GPUs.
 
 JAX compiles a function once per set of array shapes, and random testing meets a new
-architecture at nearly every case. So the network is padded before it is differentiated: every
-width (for small networks, the largest width) and the batch are rounded up to a bucket (a power
-of two, at least 8), the extra units get zero weights in and out, the extra examples and output
-units are masked out of the loss, and the activations and the loss are chosen inside the
-compiled function by index. All networks up to width 8 and batch 8 of one depth then share one
-compiled function. Padding changes no value that is kept: an extra unit contributes exact
-zeros, a masked term neither value nor gradient.
+architecture at nearly every case. So the network is padded before it is differentiated to one
+of a few shapes (``_SHAPES``): width 8 and batch 8 at depths 1 to 4, width 64 and batch 64 at
+depth 4 or 8 (beyond those, each width and the batch to a power of two, the depth as it is).
+The extra units get zero weights in and out, the extra layers are identity layers (W = I, b = 0,
+the identity activation) after the output, the extra examples and output units are masked out
+of the loss, and the activations and the loss are chosen inside the compiled function by index.
+All networks up to depth 8, width 64 and batch 64 then share six compiled functions (per dtype).
+Padding changes no value that is kept: an extra unit contributes exact zeros, a masked term
+neither value nor gradient, and an identity layer passes a^(L) forward and ∂R/∂a^(L) back
+exactly (each sum has one nonzero term, times 1).
 """
 
 from __future__ import annotations
@@ -74,15 +77,16 @@ def computing_in(dtype: Any) -> Iterator[None]:
         yield
 
 
-_MIN_BUCKET = 8
-#: Networks no wider than this are padded to one width throughout: a few wasted flops buy one
-#: compiled function per depth. Wider ones are padded layer by layer.
-_SHARED_UP_TO = 64
+#: The padded shapes (depth, width, batch) that every network fitting one of them takes: the
+#: harness's small corner and its whole default range. A few wasted flops on arrays this small
+#: cost far less than a compilation per shape. Bigger networks are padded layer by layer to
+#: powers of two, and not deepened.
+_SHAPES = ((1, 8, 8), (2, 8, 8), (3, 8, 8), (4, 8, 8), (4, 64, 64), (8, 64, 64))
 
 
 def _bucket(size: int) -> int:
-    """The padded size of a dimension: the next power of two, at least ``_MIN_BUCKET``."""
-    return max(_MIN_BUCKET, 1 << (size - 1).bit_length())
+    """The padded size of a dimension beyond ``_SHAPES``: the next power of two."""
+    return 1 << (size - 1).bit_length()
 
 
 def _padded(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -92,13 +96,13 @@ def _padded(array: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _activate(code: Any, z: Any) -> Any:
-    """The activation ``ACTIVATIONS[code]`` (as ``jax.nn`` defines it) applied to z."""
-    import jax.numpy as jnp
+    """The activation ``ACTIVATIONS[code]`` (as ``jax.nn`` defines it) applied to z.
 
-    return jnp.select(
-        [code == index for index in range(len(ACTIVATIONS))],
-        [jax_activation(name)(z) for name in ACTIVATIONS],
-    )
+    A switch, not a select: only the chosen activation runs (its exp, log or tanh on every
+    element is most of the pass's work on a padded network)."""
+    import jax
+
+    return jax.lax.switch(code, [jax_activation(name) for name in ACTIVATIONS], z)
 
 
 def _masked_risk(H: Any, Y: Any, masks: tuple, loss_code: Any) -> Any:
@@ -150,53 +154,85 @@ def _autodiff_pass(params: list, X: Any, Y: Any, plan: tuple) -> tuple:
     return grads, Z, A, G, dZ, dA, risk
 
 
+def _stacked_pass(params: list, X: Any, Y: Any, plan: tuple) -> tuple:
+    """``_autodiff_pass`` for a network of one width throughout, every list stacked into one
+    array: a handful of transfers back from the device instead of one per layer and quantity."""
+    import jax.numpy as jnp
+
+    grads, Z, A, G, dZ, dA, risk = _autodiff_pass(params, X, Y, plan)
+    dW = jnp.stack([pair[0] for pair in grads])  # (depth, width, width)
+    db = jnp.stack([pair[1] for pair in grads])  # (depth, width)
+    # (5, depth + 1, rows, width): z, g', ∂R/∂z (with a zero layer 0), a, ∂R/∂a
+    zero = jnp.zeros_like(A[0])
+    rows = jnp.stack([jnp.stack([zero, *q]) for q in (Z, G, dZ)] + [jnp.stack(A), jnp.stack(dA)])
+    return dW, db, rows, risk
+
+
 @functools.cache
-def _compiled() -> Any:
+def _compiled(stacked: bool = False) -> Any:
     import jax
 
-    return jax.jit(_autodiff_pass)
+    return jax.jit(_stacked_pass if stacked else _autodiff_pass)
 
 
 def _run_padded(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> tuple:
     """The differentiated pass on the padded network; every result cut back to the real one."""
-    if max(spec.widths) <= _SHARED_UP_TO:  # small networks: one width for every layer
-        widths = [_bucket(max(spec.widths))] * len(spec.widths)
-    else:
-        widths = [_bucket(width) for width in spec.widths]
+    L = spec.depth
+    activations = list(spec.activations)
     n = X.shape[0]
-    rows = _bucket(n)
+    needed = (L, max(spec.widths), n)
+    shape = next((s for s in _SHAPES if all(a <= b for a, b in zip(needed, s, strict=True))), None)
+    if shape is not None:  # one width for every layer, identity layers up to the depth
+        depth, rows = shape[0], shape[2]
+        widths = [shape[1]] * (depth + 1)
+    else:
+        depth, rows = L, _bucket(n)
+        widths = [_bucket(width) for width in spec.widths]
     padded = [
         (_padded(W, (widths[k], widths[k + 1])), _padded(b, (widths[k + 1],)))
         for k, (W, b) in enumerate(params)
     ]
+    for k in range(L, depth):  # identity layers after the output: a^(L) passes unchanged
+        padded.append((np.eye(widths[k], dtype=X.dtype), np.zeros(widths[k], dtype=X.dtype)))
+        activations.append("identity")
     masks = (
         np.arange(rows) < n,
         np.arange(widths[-1]) < spec.widths[-1],
         np.asarray(n, dtype=X.dtype),
     )
     plan = (
-        np.array([ACTIVATIONS.index(name) for name in spec.activations], dtype=np.int32),
+        np.array([ACTIVATIONS.index(name) for name in activations], dtype=np.int32),
         np.int32(LOSSES.index(spec.loss)),
         masks,
     )
     X_padded, Y_padded = _padded(X, (rows, widths[0])), _padded(Y, (rows, widths[-1]))
-    grads, Z, A, G, dZ, dA, risk = _compiled()(padded, X_padded, Y_padded, plan)
+    if shape is not None:
+        dW, db, rows_out, risk = (
+            np.asarray(a) for a in _compiled(True)(padded, X_padded, Y_padded, plan)
+        )
+        grads = list(zip(dW, db, strict=True))
+        Z, G, dZ = (list(q[1:]) for q in rows_out[:3])
+        A, dA = list(rows_out[3]), list(rows_out[4])
+    else:
+        grads, Z, A, G, dZ, dA, risk = _compiled()(padded, X_padded, Y_padded, plan)
 
     def cut(array: Any, columns: int) -> np.ndarray:
         return np.asarray(array)[:n, :columns]
 
     out_grads = [
         (np.asarray(dW)[:fan_in, :fan_out], np.asarray(db)[:fan_out])
-        for (dW, db), fan_in, fan_out in zip(grads, spec.widths[:-1], spec.widths[1:], strict=True)
+        for (dW, db), fan_in, fan_out in zip(
+            grads[:L], spec.widths[:-1], spec.widths[1:], strict=True
+        )
     ]
     units = spec.widths[1:]
     return (
         out_grads,
-        [cut(z, m) for z, m in zip(Z, units, strict=True)],
-        [cut(a, m) for a, m in zip(A, spec.widths, strict=True)],
-        [cut(g, m) for g, m in zip(G, units, strict=True)],
-        [cut(d, m) for d, m in zip(dZ, units, strict=True)],
-        [cut(d, m) for d, m in zip(dA, spec.widths, strict=True)],
+        [cut(z, m) for z, m in zip(Z[:L], units, strict=True)],
+        [cut(a, m) for a, m in zip(A[: L + 1], spec.widths, strict=True)],
+        [cut(g, m) for g, m in zip(G[:L], units, strict=True)],
+        [cut(d, m) for d, m in zip(dZ[:L], units, strict=True)],
+        [cut(d, m) for d, m in zip(dA[: L + 1], spec.widths, strict=True)],
         risk,
     )
 

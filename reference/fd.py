@@ -59,6 +59,7 @@ __all__ = [
     "finite_differences",
     "forward_error",
     "risk_of",
+    "sampled_entries",
     "step_for",
 ]
 
@@ -94,6 +95,63 @@ class FiniteDifferences(NamedTuple):
     lower: list  # at kinks: the smallest one-sided difference minus its error; else value - error
     upper: list  # at kinks: the largest one-sided difference plus its error; else value + error
     step: list  # the step h finally used for each entry
+    sampled: list  # bool: the entry was differenced (see ``sampled_entries``); else NaN, no verdict
+
+
+#: Work of differencing every entry (stencil points x examples x multiply-adds of the layers a
+#: point recomputes) up to which ``sampled_entries`` asks for every entry: every network of
+#: depth up to 4, widths and batch up to 8 (about 1.3 million) is differenced in full.
+FULL_UP_TO = 2_000_000
+#: Beyond it, this many entries at random (one of a W, one of a b, each of a random layer), and
+#: up to ``WORST`` entries of each W^(l) and b^(l) where a candidate is furthest outside its
+#: tolerance against ``jax.grad``.
+SAMPLE, WORST = 2, 4
+
+
+def differencing_work(spec: Any, n: int) -> int:
+    """Roughly the multiply-adds of differencing every entry of ``spec`` at batch ``n``: each
+    stencil point of an entry of layer l recomputes layer l, the layers after it and the loss."""
+    widths, total = spec.widths, 0
+    for layer in range(1, spec.depth + 1):
+        after = sum(widths[k - 1] * widths[k] for k in range(layer + 1, spec.depth + 1))
+        point = n * (widths[layer] + after + widths[-1])
+        total += (widths[layer - 1] + 1) * widths[layer] * len(_OFFSETS) * point
+    return total
+
+
+def sampled_entries(spec: Any, X: np.ndarray, comparison: Any = None) -> list | None:
+    """Which entries ``finite_differences`` should difference: None (every one) for networks
+    up to ``FULL_UP_TO``; beyond it, per layer the flat indices into [W^(l); b^(l)] of a random
+    entry of some W and of some b (the same ones for the same spec) and, given a comparison of a
+    candidate with ``jax.grad``, up to ``WORST`` entries of each W and b where it is furthest
+    outside its tolerance.
+
+    The ``jax.grad`` comparison judges every entry whatever this picks: the finite differences
+    confirm it where the candidate is suspect and at random places, at a cost that does not
+    grow with the parameter count. (The suite checks ``jax.grad`` against every entry's finite
+    differences on such networks too.)
+    """
+    if differencing_work(spec, X.shape[0]) <= FULL_UP_TO:
+        return None
+    rng = np.random.default_rng(0)
+    picked: list[list[np.ndarray]] = [[] for _ in spec.shapes()]
+    for k in range(SAMPLE):
+        layer = int(rng.integers(spec.depth))
+        (rows, units), _ = spec.shapes()[layer]
+        weights = rows * units
+        picked[layer].append(
+            np.array([rng.integers(weights) if k % 2 == 0 else weights + rng.integers(units)])
+        )
+    if comparison is not None:
+        for p in comparison.params:
+            if p.ok:
+                continue
+            ratios = p.ratios()
+            ratios = np.where(np.isnan(ratios), np.inf, ratios).reshape(-1)
+            worst = np.argsort(-ratios, kind="stable")[:WORST]
+            offset = spec.widths[p.layer - 1] * spec.widths[p.layer] if p.param == "b" else 0
+            picked[p.layer - 1].append(offset + worst[ratios[worst] > 1])
+    return [np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, int) for chosen in picked]
 
 
 def step_for(values: np.ndarray, dtype: Any, reach: np.ndarray | float = 1.0) -> np.ndarray:
@@ -572,6 +630,7 @@ def finite_differences(
     dtype: Any = np.float64,
     step: float | None = None,
     chunk: int = CHUNK,
+    entries: list | None = None,
 ) -> FiniteDifferences:
     """Every entry of ∇_w R by central differences with Richardson extrapolation.
 
@@ -583,6 +642,9 @@ def finite_differences(
         step: a fixed first step h for every entry; by default ``step_for`` chooses one per
             entry. Entries outside the asymptotic regime or at kinks are retried with h / 16.
         chunk: the most perturbed copies evaluated at once (memory bound).
+        entries: per layer, the flat indices into the stacked [W^(l); b^(l)] of the entries
+            to difference (see ``sampled_entries``); None, every entry. The others come out
+            NaN, unjudged, with ``sampled`` False.
 
     Returns:
         ``FiniteDifferences``: values, error estimates, kink flags and intervals per entry.
@@ -602,10 +664,16 @@ def finite_differences(
         else:
             h = np.full(stacked.size, step, dtype=dtype)
         result = {
-            key: np.zeros(stacked.size, dtype=bool if key in ("kink", "unresolved") else dtype)
+            key: np.zeros(
+                stacked.size, dtype=bool if key in ("kink", "unresolved", "sampled") else dtype
+            )
             for key in FiniteDifferences._fields
         }
-        pending = np.arange(stacked.size)
+        pending = np.arange(stacked.size) if entries is None else np.unique(entries[layer - 1])
+        result["sampled"][pending] = True
+        if not pending.size:
+            _store(fields, result, stacked.shape)
+            continue
         for attempt in range(RETRIES + 1):
             risks, crossings = _layer_entries(
                 layer, params, A, Y, spec, Z, pending, h[pending], chunk
@@ -631,10 +699,18 @@ def finite_differences(
         result["lower"][plain] = (result["gradients"] - result["error"])[plain]
         result["upper"][plain] = (result["gradients"] + result["error"])[plain]
         result["lower"][unresolved], result["upper"][unresolved] = -np.inf, np.inf
-        for key in FiniteDifferences._fields:
-            both = result[key].reshape(stacked.shape)
-            fields[key].append((both[:-1].copy(), both[-1].copy()))
+        _store(fields, result, stacked.shape)
     return FiniteDifferences(**fields)
+
+
+def _store(fields: dict[str, list], result: dict[str, np.ndarray], shape: tuple) -> None:
+    """One layer's per-entry results, unsampled entries NaN and unbounded, as (W, b) pairs."""
+    skipped = ~result["sampled"]
+    result["gradients"][skipped], result["error"][skipped] = np.nan, np.inf
+    result["lower"][skipped], result["upper"][skipped] = -np.inf, np.inf
+    for key in FiniteDifferences._fields:
+        both = result[key].reshape(shape)
+        fields[key].append((both[:-1].copy(), both[-1].copy()))
 
 
 def fd_gradients(params: Any, X: Any, Y: Any, spec: Any, **options: Any) -> list:

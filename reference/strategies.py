@@ -316,21 +316,34 @@ def _edgy(rng: np.random.Generator, low: int, high: int) -> int:
     return int(rng.integers(low, high + 1))
 
 
+#: The small corner of every range that three draws in four come from (each bound clipped to
+#: the range asked for): most mistakes show there, where cases are cheapest and shrink fastest.
+SMALL_CORNER = {"depth": 4, "width": 8, "batch": 8}
+#: The share of draws that span the whole range instead, so that a mistake that shows only in
+#: deep, wide or large-batch networks (a loop bound, a block size, a chunked sum) is met too.
+WIDE_SHARE = 0.25
+
+
 def random_case(
     rng: np.random.Generator,
     *,
     min_depth: int = 1,
-    max_depth: int = 4,
+    max_depth: int = 8,
     min_width: int = 1,
-    max_width: int = 8,
+    max_width: int = 48,
     min_batch: int = 1,
-    max_batch: int = 8,
+    max_batch: int = 64,
     activations: Sequence[str] = ACTIVATIONS,
     losses: Sequence[str] = LOSSES,
+    wide_share: float = WIDE_SHARE,
 ) -> Case:
-    """A whole ``Case`` drawn from a NumPy generator alone: ``seeded_cases``'s distribution
-    (the same bounds, styles and edges, the ends of every range favoured as Hypothesis favours
-    them), with no Hypothesis draw at all.
+    """A whole ``Case`` drawn from a NumPy generator alone, with no Hypothesis draw at all.
+
+    Defaults: depth 1 to 8, widths 1 to 48, batch 1 to 64, every activation and loss. With
+    probability ``1 - wide_share`` the depth, widths and batch come from ``SMALL_CORNER`` (depth
+    up to 4, widths and batch up to 8, clipped to the bounds), else from the whole range; in
+    both, each end of a range is drawn one time in eight. Values follow ``seeded_cases``'s
+    styles and edges.
 
     For loops that need thousands of cases a second and shrink on their own
     (``reference.harness.check``); property tests want ``cases`` or ``seeded_cases``.
@@ -338,11 +351,17 @@ def random_case(
     _check_range(min_depth, max_depth, "depth")
     _check_range(min_width, max_width, "width")
     _check_range(min_batch, max_batch, "batch")
-    depth = _edgy(rng, min_depth, max_depth)
-    widths = tuple(_edgy(rng, min_width, max_width) for _ in range(depth + 1))
+    wide = rng.random() < wide_share
+
+    def top(low: int, high: int, what: str) -> int:
+        return high if wide else max(low, min(high, SMALL_CORNER[what]))
+
+    depth = _edgy(rng, min_depth, top(min_depth, max_depth, "depth"))
+    width_top = top(min_width, max_width, "width")
+    widths = tuple(_edgy(rng, min_width, width_top) for _ in range(depth + 1))
     chosen = tuple(str(rng.choice(activations)) for _ in range(depth))
     spec = Spec(widths, chosen, str(rng.choice(losses)))
     style = str(rng.choice(STYLES))
-    n = _edgy(rng, min_batch, max_batch)
+    n = _edgy(rng, min_batch, top(min_batch, max_batch, "batch"))
     input_style = str(rng.choice(STYLES[:3])) if style == "large" else style
     return _case_values(rng, spec, n, style, input_style, str(rng.choice(STYLES[:2])))
