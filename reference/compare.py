@@ -7,7 +7,7 @@ order is within γ_k = k u / (1 - k u) of the exact sum, relative to the sum of 
 magnitudes. Propagating magnitudes through the same four formulas gives, per entry:
 
 - forward:  e(z^(l)) = γ_{n_{l-1}+1} (|a^(l-1)| |W^(l)| + |b^(l)|) + e(a^(l-1)) |W^(l)|,
-            e(a^(l)) = |g'(z)| e(z) + 4 u |a^(l)|;
+            e(a^(l)) = |g'(z)| e(z) + 4 u |a^(l)| + 4 u s_g (see "The numerical standard");
 - output:   e(∂R/∂H) from the loss's Lipschitz constant times e(H), plus rounding of its terms;
 - formula 1: e(∂R/∂a^(l)) = γ_{n_{l+1}} |δ^(l+1)| |W^(l+1)|ᵀ + e(δ^(l+1)) |W^(l+1)|ᵀ;
 - formula 2: e(δ^(l)) = e(∂R/∂a) |g'| + |∂R/∂a| e(g') + u |δ|, with e(g') = max|g''| e(z) plus
@@ -25,6 +25,17 @@ computation; its e(g') is then the jump of g' (1 or 0.99). Both the candidate an
 carry such an error, so the tolerance is twice the bound. Cancellation cannot cause a false alarm,
 because magnitudes, not values, are propagated; and a bound of a few u |terms| is far below what
 a wrong formula, a missing factor, or float32 arithmetic inside a float64 computation produces.
+
+The numerical standard. A correct implementation may compute an activation by any textbook
+formula: sigmoid as (1 + tanh(z/2)) / 2, tanh as (1 - e^{-2z}) / (1 + e^{-2z}), softplus as
+log(1 + e^z) guarded against overflow. Such formulas are accurate to a few units of roundoff of
+the activation's own scale s_g, not of each value: σ(-40) = 4e-18 may come out as 0 or 1e-17.
+By default (``precision="standard"``) every activation value and derivative is allowed 4 u s_g
+absolutely, on top of the 4 u |a| and the 4 u of g' above: s_g = 1 for sigmoid, tanh and
+softplus (whose unbounded part, z for large z, is accurate relatively anyway) and 0 for the
+piecewise-linear ones, exact wherever they are computed. ``precision="strict"`` drops that
+term and asks every activation value to be accurate relatively (4 u |a|), for library authors
+who promise that.
 
 Against finite differences the tolerance is the finite-difference error estimate plus the
 candidate's own bound; at kinks the candidate must lie in the one-sided interval, and where the
@@ -45,6 +56,7 @@ from reference.fd import FiniteDifferences
 from reference.spec import KINKED_ACTIVATIONS, Spec
 
 __all__ = [
+    "PRECISIONS",
     "Comparison",
     "ParamComparison",
     "as_float_pairs",
@@ -74,6 +86,18 @@ _DERIVATIVE_ROUNDING = {
     "softplus": 4.0,
 }
 _KINK_JUMP = {"relu": 1.0, "leaky_relu": 0.99}
+#: The scale s_g to which the standard asks activation values to be accurate (in units of u,
+#: absolutely): bounded activations (and softplus's bounded part) to their own scale, 1.
+_VALUE_SCALE = {
+    "identity": 0.0,
+    "relu": 0.0,
+    "leaky_relu": 0.0,
+    "sigmoid": 1.0,
+    "tanh": 1.0,
+    "softplus": 1.0,
+}
+#: The numerical standards: activation values accurate to their scale, or relatively.
+PRECISIONS = ("standard", "strict")
 
 
 def _gamma(k: int, u: float) -> float:
@@ -107,13 +131,21 @@ def _loss_derivative_error(
 
 
 def backprop_error_bound(
-    ref: AutodiffPass, params: list, Y: np.ndarray, spec: Spec, dtype: Any
+    ref: AutodiffPass,
+    params: list,
+    Y: np.ndarray,
+    spec: Spec,
+    dtype: Any,
+    *,
+    precision: str = "standard",
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """A bound on the rounding error of a backward pass computed in ``dtype``, per entry.
 
     ``ref`` supplies the magnitudes (from the ``jax.grad`` pass at the same point); the result is
-    shaped like ``params``. See the module docstring for the recurrences.
+    shaped like ``params``. ``precision`` picks the numerical standard (``PRECISIONS``). See the
+    module docstring for the recurrences.
     """
+    scale = _VALUE_SCALE if precision == "standard" else dict.fromkeys(_VALUE_SCALE, 0.0)
     u = float(np.finfo(dtype).eps)
     t = float(np.finfo(dtype).tiny)
     L = spec.depth
@@ -133,7 +165,9 @@ def backprop_error_bound(
         ez = ez + eA[layer - 1] @ abs_W[layer]
         ez = ez + magnitude_A @ _flushed(abs_W[layer], t) + _flushed(abs_b[layer], t)
         name = names[layer]
-        eg = _SECOND_DERIVATIVE_BOUND[name] * ez + _DERIVATIVE_ROUNDING[name] * u
+        eg = (
+            _SECOND_DERIVATIVE_BOUND[name] * ez + (_DERIVATIVE_ROUNDING[name] + 4 * scale[name]) * u
+        )
         if name in KINKED_ACTIVATIONS:
             uncertain = np.abs(ref.Z[layer]) <= ez  # either side of the kink is possible
             eg = np.where(uncertain, _KINK_JUMP[name], eg)
@@ -143,7 +177,7 @@ def backprop_error_bound(
         eZ.append(ez)
         abs_g.append(g_abs)
         e_g.append(eg)
-        eA.append(g_abs * ez + 4 * u * np.abs(ref.A[layer]) + t)
+        eA.append(g_abs * ez + 4 * u * (np.abs(ref.A[layer]) + scale[name]) + t)
 
     H = ref.A[L]
     e_dA = _loss_derivative_error(spec.loss, H, Y, ref.dA[L], eA[L], u, t)
@@ -382,7 +416,8 @@ def compare_to_fd(
             value = fd.gradients[layer - 1][k]
             lower, upper = fd.lower[layer - 1][k], fd.upper[layer - 1][k]
             kink = fd.kink[layer - 1][k]
-            unresolved = fd.unresolved[layer - 1][k]
+            # no verdict where the finite differences abstain or did not difference the entry
+            unresolved = fd.unresolved[layer - 1][k] | ~fd.sampled[layer - 1][k]
             extra = 0.0 if candidate_bounds is None else 2 * candidate_bounds[layer - 1][k]
             low, high = lower - extra, upper + extra
             bad = ~((c >= low) & (c <= high)) & ~unresolved
@@ -401,6 +436,8 @@ def compare_to_fd(
                 return ratio, half_width
 
             comparison.params.append(
-                ParamComparison(layer, param, c, value, bad, measure, kink, unresolved)
+                ParamComparison(
+                    layer, param, c, value, bad, measure, kink, fd.unresolved[layer - 1][k]
+                )
             )
     return comparison
