@@ -1,39 +1,40 @@
 """The harness: any implementation of the contract, checked on random cases, failures shrunk.
 
-``check(implementation)`` draws cases from ``reference.strategies.cases`` with Hypothesis,
-runs the three-way ``verify`` on each, and on the first disagreement lets Hypothesis shrink the
-case to the smallest one that still fails (smallest depth, widths and batch first, then the
-simplest values). The result says where the gradient is wrong and which of the lecture's
+``check(implementation)`` draws cases reproducibly from a seed (``random_case`` with NumPy, or a
+Hypothesis strategy of the caller's), runs the three-way ``verify`` on each, and shrinks the
+first failure to the smallest case that still fails the same way (``reference.minimize``). The
+result says what kind of failure it is, where the gradient is wrong and which of the lecture's
 formulas that breaks (``reference.diagnose``), and renders as text or as the contract's JSON.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import importlib
+import itertools
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from reference.compare import lecture_index
-from reference.diagnose import Diagnosis, diagnose
-from reference.minimize import minimize
+from reference.diagnose import Diagnosis, diagnose, explain_non_finite, number_pair
+from reference.minimize import minimize, moderated
 from reference.strategies import Case, random_case
-from reference.verify import OUT_OF_TIME, ThreeWay, verify
+from reference.verify import KIND_WORDS, ThreeWay, verify
 
-__all__ = ["CheckResult", "UsageError", "check", "load_implementation"]
+__all__ = ["CheckResult", "UsageError", "case_stream", "check", "load_implementation"]
 
 #: Cases drawn by ``check`` when the caller names no number.
 DEFAULT_EXAMPLES = 100
-#: Cases drawn in one Hypothesis example.
-_CASES_PER_EXAMPLE = 8
 #: Seconds one call of the implementation may take by default (a hang becomes a failure).
 DEFAULT_TIME_LIMIT = 10.0
+#: Draws a caller's strategy may spend per distinct case before ``check`` stops asking.
+_DRAWS_PER_CASE = 4
 
 
 class UsageError(Exception):
@@ -89,9 +90,9 @@ class CheckResult:
     case: Case | None = None  # the minimal failing case
     result: ThreeWay | None = None  # the verdict on it
     diagnosis: Diagnosis | None = None
-    flaky: bool = False  # the failure did not repeat when the case was run again (not shrunk)
     elapsed: float = 0.0  # seconds
     failed_at: int | None = None  # which case failed first (1-based); None on a pass
+    precision: str = "standard"
 
     @property
     def ok(self) -> bool:
@@ -101,9 +102,16 @@ class CheckResult:
     def verdict(self) -> str:
         return "pass" if self.ok else "fail"
 
+    @property
+    def kind(self) -> str | None:
+        """The kind of failure (``reference.verify.KINDS``), None on a pass."""
+        return None if self.result is None else self.result.kind
+
     def mismatches(self) -> list[dict[str, Any]]:
         """Every wrong (layer, param), against either witness, in lecture numbering."""
-        return _mismatches(self.result) if self.result is not None else []
+        if self.result is None or self.kind not in ("wrong_values", "non_finite"):
+            return []
+        return _mismatches(self.result)
 
     def as_json(self) -> dict[str, Any]:
         """The contract's JSON: verdict, examples, counterexample (and more)."""
@@ -113,6 +121,7 @@ class CheckResult:
             "implementation": self.implementation,
             "seed": self.seed,
             "dtype": str(self.dtype),
+            "precision": self.precision,
             "failed_at": self.failed_at,
             "shrink_examples": self.shrink_examples,
             "elapsed_s": round(self.elapsed, 3),
@@ -122,14 +131,18 @@ class CheckResult:
             return out
         spec = self.case.spec
         out["counterexample"] = {
+            "kind": self.kind,
             "widths": list(spec.widths),
             "activations": list(spec.activations),
             "loss": spec.loss,
             "n": int(self.case.X.shape[0]),
-            "error": self.result.error,
+            "error": _error_text(self.result),
             "mismatches": self.mismatches(),
+            "non_finite": [
+                {"layer": e.layer, "param": e.param, "entry": e.name, "value": e.value}
+                for e in self.result.non_finite
+            ],
             "diagnosis": None if self.diagnosis is None else self.diagnosis.as_dict(),
-            "flaky": self.flaky,
             "params": [[W.tolist(), b.tolist()] for W, b in self.case.params],
             "X": self.case.X.tolist(),
             "Y": self.case.Y.tolist(),
@@ -138,17 +151,25 @@ class CheckResult:
         return out
 
     def snippet(self) -> str:
-        """Ready-to-run Python that rebuilds the counterexample and calls the implementation."""
-        if self.case is None:
+        """Ready-to-run Python that rebuilds the counterexample and shows the failure."""
+        if self.case is None or self.result is None:
             return ""
         module, _, function = self.implementation.partition(":")
-        lines = [self.case.snippet(), ""]
-        if function and module.replace(".", "").isidentifier():
-            lines.append(f"from {module} import {function.split('.')[0]}")
-            lines.append(f"print({function}(params, X, Y, spec))")
-        lines.append("from reference import autodiff_gradients")
-        lines.append("print(autodiff_gradients(params, X, Y, spec))  # jax.grad")
-        return "\n".join(lines)
+        lines = [self.case.snippet()]
+        if not (function and module.replace(".", "").isidentifier()):
+            return "\n".join([*lines, "# (the implementation has no MODULE:FUNCTION name)"])
+        name = function.split(".")[0]
+        lines += [
+            f"from {module} import {name}",
+            "",
+            "",
+            "def call():  # on fresh copies, as the harness calls it",
+            f"    return {function}([(W.copy(), b.copy()) for W, b in params], X.copy(), "
+            "Y.copy(), spec)",
+            "",
+            "",
+        ]
+        return "\n".join(lines + _reproduction(self.result))
 
     def render(self) -> str:
         """The report for a terminal: verdict, counterexample, diagnosis, table, snippet."""
@@ -156,9 +177,80 @@ class CheckResult:
             f"backprop-verify check {self.implementation}: {self.examples} random case"
             f"{'s' if self.examples != 1 else ''}, seed {self.seed}, {self.dtype}"
         )
+        if self.precision != "standard":
+            head += f", precision {self.precision}"
         if self.ok:
             return f"{head}\nPASS: the implementation agrees with jax.grad and finite differences."
         return "\n".join([head, *_failure_lines(self)])
+
+
+def _error_text(result: ThreeWay) -> str | None:
+    """What the implementation raised or returned wrongly, in words; for wrong values, the
+    whole-result problems (a float32 result, ...) if any."""
+    if result.error is not None:
+        return result.error
+    problems = result.vs_autodiff.problems if result.vs_autodiff is not None else []
+    return " ".join(problems) or None
+
+
+def _reproduction(result: ThreeWay) -> list[str]:
+    """The snippet's last lines: the call that shows the failure of ``result.kind``."""
+    kind = result.kind
+    if kind == "timeout":
+        return [f"call()  # {result.error}"]
+    if kind == "raised":
+        return [f"call()  # {result.error}"]
+    if kind == "bad_structure":
+        return ["got = call()", f"print(got)  # {result.error}"]
+    if kind == "nondeterministic":
+        lines = ["first, second = call(), call()  # the same inputs twice"]
+        where = result.repeat
+        if where is None:
+            return [*lines, f"# {result.error}"]
+        at = _subscript(where)
+        return [*lines, f"print({where.name!r}, first{at}, 'then', second{at})"]
+    lines = [
+        "from reference import autodiff_gradients",
+        "",
+        "got, want = call(), autodiff_gradients(params, X, Y, spec)  # want: jax.grad",
+    ]
+    where = _worst_entry(result)
+    if where is not None:
+        at = _subscript(where)
+        lines.append(f"print({where.name!r}, got{at}, 'instead of', want{at})")
+    return lines
+
+
+def _subscript(entry: Any) -> str:
+    index = ", ".join(str(i) for i in entry.index)
+    return f"[{entry.layer - 1}][{'Wb'.index(entry.param)}][{index}]"
+
+
+@dataclass
+class _Worst:
+    layer: int
+    param: str
+    index: tuple[int, ...]
+    name: str
+
+
+def _worst_entry(result: ThreeWay) -> _Worst | None:
+    """The entry a snippet shows: the first non-finite one, else the worst mismatch."""
+    if result.non_finite:
+        e = result.non_finite[0]
+        return _Worst(e.layer, e.param, e.index, e.name)
+    wrong = _mismatches(result) if result.candidate is not None else []
+    if not wrong:
+        return None
+    top = max(wrong, key=lambda item: (item["witnesses"] == ["jax.grad"], item["layer"]))
+    comparison = next(
+        p
+        for c in (result.vs_autodiff, result.vs_fd)
+        if c is not None
+        for p in c.mismatches
+        if (p.layer, p.param) == (top["layer"], top["param"])
+    )
+    return _Worst(top["layer"], top["param"], comparison.worst_entry, top["worst_entry"])
 
 
 def _mismatches(result: ThreeWay) -> list[dict[str, Any]]:
@@ -189,6 +281,8 @@ def _mismatches(result: ThreeWay) -> list[dict[str, Any]]:
 
 def _fd_cell(result: ThreeWay, layer: int, k: int, entry: tuple[int, ...]) -> str:
     fd = result.fd
+    if not fd.sampled[layer - 1][k][entry]:
+        return "not sampled"
     if fd.unresolved[layer - 1][k][entry]:
         return "unjudged"
     if fd.kink[layer - 1][k][entry]:
@@ -200,12 +294,10 @@ def _fd_cell(result: ThreeWay, layer: int, k: int, entry: tuple[int, ...]) -> st
 def table(result: ThreeWay) -> list[str]:
     """Per layer and parameter, the worst entry: implementation, jax.grad, finite differences."""
     rows = [("layer", "param", "entry", "implementation", "jax.grad", "finite diff.", "verdict")]
-    wrong = {
-        (p.layer, p.param)
-        for c in (result.vs_autodiff, result.vs_fd)
-        if c is not None
-        for p in c.mismatches
-    }
+    wrong = {(item["layer"], item["param"]) for item in _mismatches(result)}
+    non_finite: dict[tuple[int, str], int] = {}
+    for e in result.non_finite:
+        non_finite[e.layer, e.param] = non_finite.get((e.layer, e.param), 0) + 1
     for layer in range(result.spec.depth, 0, -1):
         for k, param in enumerate("Wb"):
             reference = result.reference.grads[layer - 1][k]
@@ -219,9 +311,11 @@ def table(result: ThreeWay) -> list[str]:
                     gap = np.abs(values - reference)
                 gap = np.where(np.isnan(gap), np.inf, gap)
                 entry = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), gap.shape))
-                candidate = f"{values[entry]:.10g}"
+                candidate, _ = number_pair(values[entry], reference[entry])
             if result.candidate is None:
                 verdict = "—"
+            elif (layer, param) in non_finite:
+                verdict = f"NON-FINITE ({non_finite[layer, param]})"
             else:
                 verdict = "WRONG" if (layer, param) in wrong else "ok"
             rows.append(
@@ -230,7 +324,9 @@ def table(result: ThreeWay) -> list[str]:
                     param,
                     lecture_index(param, layer, entry, reference.shape),
                     candidate,
-                    f"{reference[entry]:.10g}",
+                    number_pair(reference[entry], reference[entry])[0]
+                    if result.candidate is None
+                    else number_pair(reference[entry], result.candidate[layer - 1][k][entry])[0],
                     _fd_cell(result, layer, k, entry),
                     verdict,
                 )
@@ -242,54 +338,132 @@ def table(result: ThreeWay) -> list[str]:
 def _failure_lines(found: CheckResult) -> list[str]:
     assert found.case is not None
     assert found.result is not None
-    spec = found.case.spec
-    if _out_of_time(found.result):
-        heading = f"FAIL at case {found.failed_at} (not shrunk: every try takes the time limit):"
+    result, spec = found.result, found.case.spec
+    lines = [f"FAIL: {KIND_WORDS[result.kind]}"]
+    if result.kind == "timeout":
+        lines.append(f"at case {found.failed_at} (not shrunk: every try takes the time limit):")
     else:
-        heading = (
-            f"FAIL at case {found.failed_at}; shrunk in {found.shrink_examples} more cases to "
-            f"the smallest case that still fails the same way:"
+        lines.append(
+            f"at case {found.failed_at}; shrunk in {found.shrink_examples} more cases to the "
+            f"smallest case that still fails the same way:"
         )
-    lines = [
-        heading,
+    lines.append(
         f"  widths {spec.widths}, activations {spec.activations}, loss {spec.loss!r}, "
-        f"n = {found.case.X.shape[0]}",
-    ]
-    if found.flaky:
-        lines.append("  (the failure did not repeat on a second run: the implementation is flaky)")
-    if found.result.error is not None:
-        lines.append(f"  the implementation {found.result.error}")
+        f"n = {found.case.X.shape[0]}"
+    )
+    error = _error_text(result)
+    if error is not None:
+        lines.append(f"  the implementation {error}")
     for item in found.mismatches():
+        got, want = number_pair(item["implementation"], item["witness_value"])
         lines.append(
             f"  layer {item['layer']}, {item['param']}: {item['entries']} of {item['of']} entries "
             f"wrong (against {' and '.join(item['witnesses'])}); worst {item['worst_entry']}: "
-            f"{item['implementation']:.10g} instead of {item['witness_value']:.10g}"
+            f"{got} instead of {want}"
         )
     if found.diagnosis is not None and found.diagnosis.summary:
         lines.append("Diagnosis:")
         lines += [f"  {line}" for line in found.diagnosis.lines()]
-    if not found.result.autodiff_vs_fd.ok:
+    if not result.autodiff_vs_fd.ok:
         lines.append("  (jax.grad and finite differences disagree with each other here)")
-    lines.append("Per layer, the entry furthest from jax.grad:")
-    lines += [f"  {row}" for row in table(found.result)]
+    if result.kind in ("wrong_values", "non_finite"):
+        lines.append("Per layer, the entry furthest from jax.grad:")
+        lines += [f"  {row}" for row in table(result)]
     lines.append("Reproduce it:")
     lines += [f"    {row}" if row else "" for row in found.snippet().splitlines()]
     return lines
 
 
-def _diagnosis(result: ThreeWay, case: Case) -> Diagnosis | None:
-    if result.candidate is None:
+def _shrink_key(result: ThreeWay) -> tuple:
+    """What a smaller case must keep to fail "the same way": the kind, the exception's type,
+    and for wrong values the formula the location points to."""
+    if result.kind == "raised":
+        return (result.kind, (result.error or "").split(":")[0])
+    if result.kind == "wrong_values":
+        return (result.kind, _location(result))
+    return (result.kind,)
+
+
+def _location(result: ThreeWay) -> tuple[str | None, bool]:
+    """The formula the wrong places point to, and whether the highest wrong layer sees only
+    zero inputs (where ∂R/∂W is 0 whatever the formula, and the location says less)."""
+    wrong = [(item["layer"], item["param"]) for item in _mismatches(result)]
+    diagnosis = diagnose(result, wrong, quick=True)
+    top = diagnosis.layer or 1
+    # a constant factor is a wrong start of the backward pass that happens to be uniform: a
+    # smaller case of the same mistake may lose the uniformity (at a kink, say)
+    formula = "output" if diagnosis.formula == "factor" else diagnosis.formula
+    return formula, not np.any(result.reference.A[top - 1])
+
+
+def _diagnosis(
+    case: Case, result: ThreeWay, seen: list[ThreeWay], run: Callable[[Case], ThreeWay]
+) -> Diagnosis | None:
+    """The diagnosis of the final case; ``seen`` holds the verdicts of other failing cases of
+    the same run (the case as drawn), whose numbers a named cause must explain too. A
+    non-finite result is checked again on the same network with moderate values."""
+    if result.kind == "non_finite":
+        return explain_non_finite(result, run(moderated(case)))
+    if result.kind != "wrong_values":
         return None
     wrong = [(item["layer"], item["param"]) for item in _mismatches(result)]
-    return diagnose(result.candidate, wrong, result.reference, case.params, case.Y, case.spec)
+    return diagnose(result, wrong, also=seen)
 
 
-def _out_of_time(result: ThreeWay) -> bool:
-    return result.error is not None and result.error.startswith(OUT_OF_TIME)
+def case_stream(seed: int, **bounds: Any) -> Iterator[Case]:
+    """The cases ``check`` draws from ``seed``: case i comes from its own NumPy generator,
+    seeded by (seed, i), so the sequence depends on the seed alone (not on Hypothesis, on what
+    was imported, or on how many cases were asked for), and two seeds differ from case 1 on."""
+    for i in itertools.count():
+        yield random_case(np.random.default_rng([seed % 2**64, i]), **bounds)
 
 
-class _DisagreementError(Exception):
-    """Raised inside the property so that Hypothesis shrinks the case."""
+def _strategy_stream(strategy: Any, seed: int, wanted: int) -> Iterator[Case]:
+    """Cases of a caller's Hypothesis strategy, reproducible from ``seed`` for the same
+    strategy and Hypothesis version; up to ``_DRAWS_PER_CASE`` draws per case wanted."""
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+    from hypothesis import seed as hypothesis_seed
+
+    drawn: list[Case] = []
+
+    @settings(
+        max_examples=wanted * _DRAWS_PER_CASE,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+        phases=(Phase.generate,),
+    )
+    @hypothesis_seed(seed)
+    @given(case=strategy)
+    def draw(case: Case) -> None:
+        drawn.append(case)
+
+    draw()
+    yield from drawn
+
+
+def _fingerprint(case: Case) -> tuple:
+    return (
+        case.spec,
+        tuple(a.tobytes() for pair in case.params for a in pair),
+        case.X.tobytes(),
+        case.Y.tobytes(),
+    )
+
+
+def _distinct(cases: Iterator[Case], wanted: int) -> Iterator[Case]:
+    """The first ``wanted`` cases of ``cases`` that are not repeats of an earlier one."""
+    seen: set = set()
+    for case in cases:
+        key = _fingerprint(case)
+        if key in seen:
+            continue
+        seen.add(key)
+        yield case
+        if len(seen) == wanted:
+            return
 
 
 def check(
@@ -303,17 +477,17 @@ def check(
     observe: Callable[[Case, ThreeWay], None] | None = None,
     keep_going: bool = False,
     time_limit: float | None = DEFAULT_TIME_LIMIT,
+    precision: str = "standard",
 ) -> CheckResult:
-    """Check ``implementation`` on ``examples`` random cases drawn reproducibly from ``seed``.
+    """Check ``implementation`` on ``examples`` distinct random cases drawn from ``seed``.
 
     Args:
         implementation: a function of the contract, ``gradients(params, X, Y, spec)``.
         examples: how many cases to draw (at least 1).
-        seed: the same seed (with the same versions) draws the same cases.
+        seed: fixes the whole sequence of cases (``case_stream``), the same in the command
+            line, the pytest plugin and here, whatever modules are loaded.
         dtype: float64, or float32 for the float32 mode (its own tolerances).
-        strategy: a Hypothesis strategy of ``Case``; by default the cases come from
-            ``reference.strategies.random_case`` (``cases()``'s architectures and values, drawn
-            by NumPy from one seed per Hypothesis example, far cheaper).
+        strategy: a Hypothesis strategy of ``Case`` to draw from instead (repeats skipped).
         name: how to call the implementation in the output (``MODULE:FUNCTION``).
         observe: called with each drawn case and its verdict, in order (not with the cases
             tried while shrinking); ``backprop-verify report`` gathers its sweep this way.
@@ -324,106 +498,63 @@ def check(
             a call still running then is a failure. None or 0: no limit. A case that fails by
             running out of time is reported as drawn, not shrunk: every try would take the
             whole limit.
+        precision: the numerical standard, ``"standard"`` or ``"strict"`` (see
+            ``reference.compare``).
 
     Returns:
-        ``CheckResult``; on a failure, the shrunk case, the three-way verdict on it and a
-        diagnosis. The implementation may raise or return anything: that is a failure, never
-        an exception from here.
+        ``CheckResult``; on a failure, its kind, the shrunk case, the three-way verdict on it
+        and a diagnosis. The implementation may raise or return anything: that is a failure,
+        never an exception from here.
     """
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-    from hypothesis import seed as hypothesis_seed
-    from hypothesis import strategies as st
-
     if examples < 1:
         raise UsageError(f"--examples must be at least 1, got {examples}.")
     dtype = np.dtype(dtype)
     label = name or getattr(implementation, "__qualname__", repr(implementation))
-    state: dict[str, Any] = {
-        "runs": 0,
-        "case": None,
-        "result": None,
-        "failed_at": None,
-        "stopped": False,
-    }
     started = time.perf_counter()
-
-    def run(case: Case) -> ThreeWay:
-        return verify(
-            implementation,
-            case.params,
-            case.X,
-            case.Y,
-            case.spec,
-            dtype=dtype,
-            time_limit=time_limit,
-        )
-
-    # Hypothesis draws the cases, several per example of its own (its per-example bookkeeping
-    # costs as much as a small check); the shrinking is ``minimize``'s, which works on the
-    # network itself, keeps the kind of failure and the broken formula, and is far cheaper.
-    per_example = min(_CASES_PER_EXAMPLE, examples)
-    if strategy is None:  # one Hypothesis draw, a seed, for all the example's cases
-
-        def batch_from(draw_seed: int) -> list[Case]:
-            rng = np.random.default_rng(draw_seed)
-            return [random_case(rng) for _ in range(per_example)]
-
-        drawn = st.integers(0, 2**63 - 1).map(batch_from)
-    else:
-        drawn = st.lists(strategy, min_size=per_example, max_size=per_example)
-
-    @settings(
-        max_examples=-(-examples // per_example),
-        deadline=None,
-        database=None,
-        derandomize=False,
-        suppress_health_check=list(HealthCheck),
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-        phases=(Phase.explicit, Phase.generate),
+    run = functools.partial(
+        _verify_case, implementation, dtype=dtype, time_limit=time_limit, precision=precision
     )
-    @hypothesis_seed(seed)
-    @given(batch=drawn)
-    def agrees(batch: list[Case]) -> None:
-        for case in batch:
-            if state["stopped"]:
-                raise _DisagreementError  # Hypothesis replaying the failure: already judged
-            if state["runs"] == examples:
-                return
-            state["runs"] += 1
-            result = run(case)
-            if observe is not None:
-                observe(case, result)
-            if result.ok:
-                continue
-            if state["case"] is None:
-                state["case"], state["result"] = case, result
-                state["failed_at"] = state["runs"]
-            if not keep_going or _out_of_time(result):  # a hang would cost the limit each case
-                state["stopped"] = True
-                raise _DisagreementError
-
-    with contextlib.suppress(_DisagreementError):
-        agrees()
-    found = CheckResult(label, state["runs"], seed, dtype, failed_at=state["failed_at"])
-    if state["case"] is not None:
-        case, result = state["case"], state["result"]
-        found.flaky = not _out_of_time(result) and run(case).ok
-        first = _diagnosis(result, case)
-
-        def still_fails(smaller: Case) -> bool:
-            nonlocal result
-            again = run(smaller)
-            if again.ok or (again.error is None) != (result.error is None):
-                return False
-            if first is not None and _diagnosis(again, smaller).formula != first.formula:
-                return False
-            result = again
-            return True
-
-        if not found.flaky and not _out_of_time(result):
-            case, found.shrink_examples = minimize(case, still_fails)
-        found.case, found.result = case, result
-        found.diagnosis = _diagnosis(result, case)
+    drawn = case_stream(seed) if strategy is None else _strategy_stream(strategy, seed, examples)
+    runs, first = 0, None
+    for case in _distinct(drawn, examples):
+        runs += 1
+        result = run(case)
+        if observe is not None:
+            observe(case, result)
+        if result.ok:
+            continue
+        if first is None:
+            first = (runs, case, result)
+        if not keep_going or result.kind == "timeout":  # a hang would cost the limit each case
+            break
+    found = CheckResult(label, runs, seed, dtype, precision=precision)
+    if first is not None:
+        found.failed_at, case, result = first
+        found.case, found.result, found.shrink_examples = _shrunk(case, result, run)
+        found.diagnosis = _diagnosis(found.case, found.result, [result], run)
     found.elapsed = time.perf_counter() - started
     return found
+
+
+def _verify_case(implementation: Callable, case: Case, **options: Any) -> ThreeWay:
+    return verify(implementation, case.params, case.X, case.Y, case.spec, **options)
+
+
+def _shrunk(
+    case: Case, result: ThreeWay, run: Callable[[Case], ThreeWay]
+) -> tuple[Case, ThreeWay, int]:
+    """The smallest case that fails the way ``result`` does, its verdict, the cases tried."""
+    if result.kind == "timeout":
+        return case, result, 0
+    key = _shrink_key(result)
+    last = [result]
+
+    def still_fails(smaller: Case) -> bool:
+        again = run(smaller)
+        if again.ok or _shrink_key(again) != key:
+            return False
+        last[0] = again
+        return True
+
+    case, tried = minimize(case, still_fails)
+    return case, last[0], tried

@@ -6,12 +6,14 @@ pass works on the network itself and tries, in order:
 
 1. dropping the last layer (the layer below becomes the output, with the simplest targets) or
    the first (the next layer reads zeros);
-2. dropping one example;
+2. dropping the second half of the examples, or of the units of one layer (for big cases),
+   then one example;
 3. dropping one unit of any layer, input and output included (its row and column of W, its
    entry of b, its column of X or Y);
 4. a simpler loss (``output``, then ``square``; targets stay as they are, valid for both), and
    the identity for an activation;
-5. zeroing a whole W or b, then single entries, then rounding entries to integers.
+5. zeroing a whole W or b, then single entries, then rounding entries to integers;
+6. an input of 0 set to 1 (after which a layer may drop that could not before).
 
 Every candidate is a valid case for the same loss; the first that still fails is kept and the
 pass goes on from there until nothing more can be removed or the budget is spent.
@@ -19,14 +21,16 @@ pass goes on from there until nothing more can be removed or the budget is spent
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from reference.network import numpy_activation
 from reference.spec import Spec
 from reference.strategies import Case
 
-__all__ = ["minimize"]
+__all__ = ["minimize", "moderated"]
 
 
 def _simplest_targets(loss: str, n: int, width: int) -> np.ndarray:
@@ -94,6 +98,21 @@ def _without_unit(case: Case, layer: int, j: int) -> Case | None:
     return Case(Spec(tuple(widths), spec.activations, spec.loss), params, X, Y)
 
 
+def _halved(case: Case, layer: int | None) -> Case | None:
+    """The first half of the examples (``layer`` None) or of the units of one layer: big
+    cases first lose half of a dimension at a time, then single examples and units."""
+    if layer is None:
+        keep = (len(case.X) + 1) // 2
+        if keep == len(case.X):
+            return None
+        return _with(case, X=case.X[:keep], Y=_renormalized(case.spec.loss, case.Y[:keep]))
+    width = case.spec.widths[layer] if layer <= case.spec.depth else 1
+    smaller: Case | None = case
+    for j in range(width - 1, (width + 1) // 2 - 1, -1):
+        smaller = _without_unit(smaller, layer, j) if smaller is not None else None
+    return None if width < 4 else smaller
+
+
 def _with_identity(case: Case, layer: int) -> Case | None:
     spec = case.spec
     if layer >= spec.depth or spec.activations[layer] == "identity":
@@ -136,11 +155,24 @@ def _with_value(case: Case, layer: int, k: int, index: tuple | None, how: str) -
     return _with(case, params=[tuple(pair) for pair in params])
 
 
+def _with_unit_input(case: Case, index: tuple[int, int]) -> Case | None:
+    """The input ``index`` set from 0 to 1: a network fed only zeros hides formula 3 (every
+    ∂R/∂W^(1) is 0), so a smaller case may need one nonzero input to fail the same way."""
+    if any(i >= size for i, size in zip(index, case.X.shape, strict=True)) or case.X[index]:
+        return None
+    X = case.X.copy()
+    X[index] = 1.0
+    return _with(case, X=X)
+
+
 def _candidates(case: Case) -> Iterator[Callable[[Case], Case | None]]:
     """Ways to make ``case`` smaller, each a function of the current case (None: not possible)."""
     spec = case.spec
     yield _without_last_layer
     yield _without_first_layer
+    yield lambda c: _halved(c, None)
+    for layer in range(spec.depth + 1):
+        yield lambda c, layer=layer: _halved(c, layer)
     for i in range(len(case.X)):
         yield lambda c, i=i: _without_example(c, i)
     for layer in range(spec.depth + 1):
@@ -160,26 +192,53 @@ def _candidates(case: Case) -> Iterator[Callable[[Case], Case | None]]:
                     yield lambda c, layer=layer, k=k, index=index, how=how: _with_value(
                         c, layer, k, index, how
                     )
+    for index in np.ndindex(case.X.shape):
+        yield lambda c, index=index: _with_unit_input(c, index)
 
 
-def minimize(case: Case, fails: Callable[[Case], bool], *, budget: int = 1500) -> tuple[Case, int]:
+def minimize(
+    case: Case, fails: Callable[[Case], bool], *, budget: int = 1500, seconds: float = 10.0
+) -> tuple[Case, int]:
     """The smallest failing case this pass finds from ``case``, and how many cases it ran.
 
-    ``fails(case)`` must be true of ``case``; at most ``budget`` candidates are run.
+    ``fails(case)`` must be true of ``case``; at most ``budget`` candidates are run, and none
+    is started after ``seconds`` (a big case shrinks by halves first, so the time goes to the
+    steps that remove most).
     """
     tried = 0
-    while tried < budget:
+    stop = time.monotonic() + seconds
+    while tried < budget and time.monotonic() < stop:
         improved = False
         for step in _candidates(case):
             candidate = step(case)
-            while candidate is not None and tried < budget:
+            while candidate is not None and tried < budget and time.monotonic() < stop:
                 tried += 1
                 if not fails(candidate):
                     break
                 case, improved = candidate, True
                 candidate = step(case)  # the same step again: the next example, unit, entry
-            if tried >= budget:
+            if tried >= budget or time.monotonic() >= stop:
                 break
         if not improved:
             break
     return case, tried
+
+
+#: The largest |z| a moderated case keeps: no exp of it, nor its square, overflows.
+MODERATE = 30.0
+
+
+def moderated(case: Case) -> Case:
+    """The same network with moderate values: weights, biases and inputs halved together until
+    no pre-activation exceeds ``MODERATE`` in magnitude (at most 64 times)."""
+    params, X = case.params, case.X
+    for _ in range(64):
+        a, largest = X, 0.0
+        for (W, b), name in zip(params, case.spec.activations, strict=True):
+            z = a @ W + b
+            largest = max(largest, float(np.abs(z).max(initial=0.0)))
+            a = numpy_activation(name)(z)
+        if largest <= MODERATE:
+            break
+        params, X = [(W / 2, b / 2) for W, b in params], X / 2
+    return _with(case, params=params, X=X)

@@ -37,6 +37,7 @@ def test_gradients_agree_on_random_networks(backprop_impl, request):
         seed=seed,
         dtype=config.getoption("backprop_dtype"),
         name=config.getoption("backprop_impl"),
+        precision=config.getoption("backprop_precision"),
     )
     if not found.ok:
         again = "" if chosen else f"\n(run again with --hypothesis-seed {seed} for the same cases)"
@@ -54,6 +55,7 @@ def test_gradients_of_the_lecture_exercise_2(backprop_impl, request):
         EXERCISE_2["Y"],
         EXERCISE_2["spec"],
         dtype=np.dtype(request.config.getoption("backprop_dtype")),
+        precision=request.config.getoption("backprop_precision"),
     )
     if not result.ok:
         pytest.fail("the lecture's exercise 2:\n" + result.message(), pytrace=False)

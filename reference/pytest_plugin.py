@@ -2,7 +2,8 @@
 
 Registered through the ``pytest11`` entry point, so it is active wherever the package is
 installed. Without ``--backprop-impl`` it does nothing but offer the option (and register the
-``ci`` and ``thorough`` Hypothesis profiles where no one else has). With it, the run gains the
+``backprop-ci`` and ``backprop-thorough`` Hypothesis profiles, named apart from Hypothesis's own
+``default`` and ``ci``). With it, the run gains the
 tests of ``reference.pytest_checks``: the implementation on random cases (as many as the loaded
 Hypothesis profile's ``max_examples``, drawn from ``--hypothesis-seed`` when given) and on the
 lecture's exercise 2.
@@ -14,10 +15,11 @@ import pathlib
 
 import pytest
 
-#: Hypothesis profiles offered to every run; an existing profile of the same name is kept.
+#: Hypothesis profiles offered to every run (an existing profile of the same name is kept);
+#: prefixed, since Hypothesis registers ``default`` and ``ci`` itself.
 PROFILES = {
-    "ci": {"max_examples": 30, "derandomize": True},
-    "thorough": {"max_examples": 10_000},
+    "backprop-ci": {"max_examples": 30, "derandomize": True},
+    "backprop-thorough": {"max_examples": 10_000},
 }
 
 
@@ -48,6 +50,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=None,
         help="check this implementation of gradients(params, X, Y, spec) against jax.grad and "
         "finite differences (the current directory is importable)",
+    )
+    group.addoption(
+        "--backprop-precision",
+        choices=("standard", "strict"),
+        default="standard",
+        help="numerical standard: activation values accurate to their scale (standard) or "
+        "relatively (strict)",
     )
     group.addoption(
         "--backprop-dtype",

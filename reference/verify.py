@@ -1,4 +1,11 @@
-"""The three-way check: a candidate implementation, ``jax.grad`` and finite differences."""
+"""The three-way check: a candidate implementation, ``jax.grad`` and finite differences.
+
+A failing verdict says what kind of failure it found (``KINDS``, the contract's section 4):
+the implementation ran past its time limit, raised, returned something that is not a gradient
+of the right structure, returned NaN or infinity where the true gradient is finite, returned
+different gradients for the same inputs on two calls, or returned finite values that disagree
+with the witnesses. Only the last is a matter for the formula diagnosis.
+"""
 
 from __future__ import annotations
 
@@ -7,23 +14,45 @@ import signal
 import threading
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from reference.autodiff import AutodiffPass, as_arrays, autodiff_backward
 from reference.compare import (
+    PRECISIONS,
     Comparison,
     as_float_pairs,
     backprop_error_bound,
     compare_to_autodiff,
     compare_to_fd,
+    lecture_index,
 )
-from reference.fd import FiniteDifferences, finite_differences
+from reference.fd import FiniteDifferences, finite_differences, sampled_entries
 from reference.spec import Spec, as_spec, check_arrays
 
-__all__ = ["ThreeWay", "call_implementation", "check_structure", "verify", "verify_calls"]
+__all__ = [
+    "KINDS",
+    "ThreeWay",
+    "call_implementation",
+    "check_structure",
+    "verify",
+    "verify_calls",
+]
+
+#: The kinds of failure, as ``counterexample.kind`` names them (``../CONTRACT.md`` section 4).
+KINDS = ("wrong_values", "non_finite", "nondeterministic", "raised", "bad_structure", "timeout")
+
+#: Each kind in words, as the printed verdict names it first.
+KIND_WORDS = {
+    "wrong_values": "wrong values (finite, but not the gradient)",
+    "non_finite": "non-finite values (NaN or infinity where the gradient is finite)",
+    "nondeterministic": "nondeterministic (two calls on the same inputs disagree)",
+    "raised": "the implementation raised an exception",
+    "bad_structure": "a result of the wrong structure (not L pairs of arrays of the right shapes)",
+    "timeout": "the implementation did not return in time",
+}
 
 _CALLS = [0]
 
@@ -31,6 +60,22 @@ _CALLS = [0]
 def verify_calls() -> int:
     """How many three-way checks ``verify`` has run in this process."""
     return _CALLS[0]
+
+
+@dataclass
+class Entry:
+    """One entry of the candidate's gradient, named in lecture numbering."""
+
+    layer: int  # 1-based
+    param: str  # "W" or "b"
+    index: tuple[int, ...]  # 0-based, into the contract's array
+    shape: tuple[int, ...]
+    value: float  # the candidate's
+    witness: float  # jax.grad's, or the second call's value for a nondeterministic result
+
+    @property
+    def name(self) -> str:
+        return lecture_index(self.param, self.layer, self.index, self.shape)
 
 
 @dataclass
@@ -42,31 +87,34 @@ class ThreeWay:
     candidate: list | None  # the candidate's gradient as float64 NumPy pairs, if well-formed
     reference: AutodiffPass
     fd: FiniteDifferences
-    error: str | None  # what the candidate raised or returned wrongly; None if well-formed
+    error: str | None  # what went wrong in words, for every kind but wrong values
     vs_autodiff: Comparison | None
     vs_fd: Comparison | None
     autodiff_vs_fd: Comparison
+    kind: str | None = None  # one of KINDS; None when the candidate agrees
+    non_finite: list[Entry] = field(default_factory=list)  # every non-finite entry
+    repeat: Entry | None = None  # nondeterministic: where two calls differ most
+    precision: str = "standard"  # the numerical standard judged by (see compare.PRECISIONS)
+    bounds: list | None = None  # the backward pass's rounding bound per entry
+    params: list = field(default_factory=list)  # the case as judged, in ``dtype``
+    Y: np.ndarray | None = None
 
     @property
     def ok(self) -> bool:
         """The candidate agrees with both witnesses (and the witnesses with each other)."""
-        return (
-            self.error is None
-            and self.vs_autodiff is not None
-            and self.vs_autodiff.ok
-            and self.vs_fd is not None
-            and self.vs_fd.ok
-            and self.autodiff_vs_fd.ok
-        )
+        return self.kind is None and self.autodiff_vs_fd.ok
 
     def message(self) -> str:
         """What disagrees, and where; every comparison, one section each."""
         head = f"spec {self.spec}, dtype {self.dtype}"
+        if self.kind is not None:
+            head += f": {KIND_WORDS[self.kind]}"
         if self.error is not None:
             return f"{head}\n  {self.error}"
         parts = [head]
         for comparison in (self.vs_autodiff, self.vs_fd):
-            parts.append(comparison.message())
+            if comparison is not None:
+                parts.append(comparison.message())
         parts.append("jax.grad " + self.autodiff_vs_fd.message())
         return "\n".join(parts)
 
@@ -142,6 +190,38 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
+@dataclass
+class _Call:
+    """One call of an implementation: its result as pairs, or what went wrong and its kind."""
+
+    pairs: list | None
+    error: str | None = None
+    kind: str | None = None  # "timeout", "raised" or "bad_structure" when pairs is None
+
+
+def _call(
+    implementation: Callable,
+    params: list,
+    X: np.ndarray,
+    Y: np.ndarray,
+    spec: Spec,
+    dtype: Any,
+    time_limit: float | None,
+) -> _Call:
+    try:
+        with _time_limit(time_limit), warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            result = implementation(
+                [(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec
+            )
+    except _TimeLimitError:
+        return _Call(None, f"{OUT_OF_TIME} {time_limit:g} s (the per-case time limit).", "timeout")
+    except (Exception, SystemExit) as exc:
+        return _Call(None, f"raised {type(exc).__name__}: {exc}", "raised")
+    pairs, error = check_structure(result, spec, dtype)
+    return _Call(pairs, error, None if error is None else "bad_structure")
+
+
 def call_implementation(
     implementation: Callable,
     params: list,
@@ -157,31 +237,86 @@ def call_implementation(
     exp, ...) are its own business and never become errors here. With ``time_limit`` (seconds;
     main thread, POSIX), a call that has not returned by then is stopped and is an error too.
     """
-    try:
-        with _time_limit(time_limit), warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
-            result = implementation(
-                [(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec
-            )
-    except _TimeLimitError:
-        return None, f"{OUT_OF_TIME} {time_limit:g} s (the per-case time limit)."
-    except (Exception, SystemExit) as exc:
-        return None, f"raised {type(exc).__name__}: {exc}"
-    return check_structure(result, spec, dtype)
+    called = _call(implementation, params, X, Y, spec, dtype, time_limit)
+    return called.pairs, called.error
 
 
-def _non_finite(candidate: list, reference: list) -> str | None:
-    for layer, (cand, ref) in enumerate(zip(candidate, reference, strict=True), start=1):
+def _entries_where(mask: np.ndarray, layer: int, param: str, cand, other) -> list[Entry]:
+    return [
+        Entry(
+            layer,
+            param,
+            tuple(int(i) for i in index),
+            cand.shape,
+            float(cand[index]),
+            float(other[index]),
+        )
+        for index in map(tuple, np.argwhere(mask))
+    ]
+
+
+def _non_finite_entries(candidate: list, reference: list) -> list[Entry]:
+    """Every entry that is NaN or infinite where the reference is finite."""
+    candidate = as_float_pairs(candidate)
+    if all(np.isfinite(a).all() for pair in candidate for a in pair):
+        return []
+    found = []
+    for layer, (cand, ref) in enumerate(zip(as_float_pairs(candidate), reference, strict=True), 1):
         for param, c, r in zip("Wb", cand, ref, strict=True):
-            c = np.asarray(c, dtype=np.float64)
-            wrong = ~np.isfinite(c) & np.isfinite(r)
-            if wrong.any():
-                index = tuple(int(i) for i in np.argwhere(wrong)[0])
-                return (
-                    f"layer {layer}: d{param}{list(index)} is {c[index]} where the reference is "
-                    f"finite ({r[index]:.6g})."
-                )
-    return None
+            found += _entries_where(~np.isfinite(c) & np.isfinite(r), layer, param, c, r)
+    return found
+
+
+#: How many entries a message names before it says "and N more".
+_NAMED = 6
+
+
+def describe_entries(entries: list[Entry], verb: str = "is") -> str:
+    """``W^(1)_12 = nan, b^(2)_1 = inf, ... and 3 more``."""
+    named = [f"{e.name} {verb} {e.value:g}" for e in entries[:_NAMED]]
+    more = len(entries) - _NAMED
+    return ", ".join(named) + (f" and {more} more" if more > 0 else "")
+
+
+def _largest_difference(first: list, second: list) -> Entry | None:
+    """Where two well-formed results differ most (NaN against a number counts as infinite);
+    None if they are equal entry for entry."""
+    worst, worst_gap = None, 0.0
+    for layer, (one, two) in enumerate(
+        zip(as_float_pairs(first), as_float_pairs(second), strict=True), start=1
+    ):
+        for param, a, b in zip("Wb", one, two, strict=True):
+            with np.errstate(invalid="ignore"):
+                gap = np.abs(a - b)
+            same = (a == b) | (np.isnan(a) & np.isnan(b))
+            gap = np.where(same, 0.0, np.where(np.isnan(gap), np.inf, gap))
+            if gap.size and gap.max() > worst_gap:
+                index = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), gap.shape))
+                worst_gap = float(gap.max())
+                worst = Entry(layer, param, index, a.shape, float(a[index]), float(b[index]))
+    return worst
+
+
+def _repeat_differs(first: _Call, second: _Call) -> tuple[Entry | None, str | None]:
+    """Compare two calls on the same inputs: (where the values differ most, or None; words
+    saying how the two calls differ, or None if they agree)."""
+    if first.pairs is None or second.pairs is None:
+        if (first.kind, first.error) == (second.kind, second.error):
+            return None, None
+
+        def said(call: _Call) -> str:
+            return call.error if call.pairs is None else "returned a gradient"
+
+        return None, f"the first call {said(first)}; the second, on the same inputs, {said(second)}"
+    where = _largest_difference(first.pairs, second.pairs)
+    if where is None:
+        return None, None
+    return where, (
+        f"two calls on the same inputs returned different gradients: {where.name} was "
+        f"{where.value:.17g}, then {where.witness:.17g} (the largest difference, "
+        f"{abs(where.value - where.witness):.3g}); the implementation keeps state between "
+        f"calls (buffers not reset) or draws random numbers (dropout left on)"
+    )
 
 
 def verify(
@@ -193,41 +328,76 @@ def verify(
     *,
     dtype: Any = np.float64,
     time_limit: float | None = None,
+    precision: str = "standard",
 ) -> ThreeWay:
     """Check ``implementation(params, X, Y, spec)`` against ``jax.grad`` and finite differences.
 
     The inputs are cast to ``dtype`` (float64 or float32) before the implementation sees them;
-    ``jax.grad`` runs in the same dtype, the finite differences in float64. Whatever the
-    implementation does (raise, return garbage, run past ``time_limit`` seconds), the result is
-    a verdict, never an exception.
+    ``jax.grad`` runs in the same dtype, the finite differences in float64. ``precision`` is the
+    numerical standard: ``"standard"`` (activation values accurate to a few units of roundoff of
+    the activation's own scale) or ``"strict"`` (accurate relatively); see
+    ``reference.compare``. Whatever the implementation does (raise, return garbage, run past
+    ``time_limit`` seconds), the result is a verdict, never an exception. A failing
+    implementation is called again on other inputs of the same shapes and then a second time
+    on the same inputs: a different result makes the verdict ``nondeterministic``.
     """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
     spec = as_spec(spec)
     check_arrays(params, X, Y, spec)
     params, X, Y = as_arrays(params, X, Y, dtype)
     _CALLS[0] += 1
     reference = autodiff_backward(params, X, Y, spec)
-    fd = finite_differences(params, X, Y, spec)
-    bounds = backprop_error_bound(reference, params, Y, spec, dtype)
+    bounds = backprop_error_bound(reference, params, Y, spec, dtype, precision=precision)
+    first = _call(implementation, params, X, Y, spec, dtype, time_limit)
+    vs_autodiff = vs_fd = None
+    if first.pairs is not None:
+        vs_autodiff = compare_to_autodiff(first.pairs, reference, params, Y, spec, dtype, bounds)
+    fd = finite_differences(params, X, Y, spec, entries=sampled_entries(spec, X, vs_autodiff))
     autodiff_vs_fd = compare_to_fd(reference.grads, fd, bounds)
-    candidate, error = call_implementation(
-        implementation, params, X, Y, spec, dtype, time_limit=time_limit
-    )
-    if error is None:
-        error = _non_finite(candidate, reference.grads)
-    if error is not None:
-        return ThreeWay(
-            spec, np.dtype(dtype), candidate, reference, fd, error, None, None, autodiff_vs_fd
-        )
-    vs_autodiff = compare_to_autodiff(candidate, reference, params, Y, spec, dtype, bounds)
-    vs_fd = compare_to_fd(candidate, fd, bounds)
-    return ThreeWay(
+    verdict = ThreeWay(
         spec,
         np.dtype(dtype),
-        as_float_pairs(candidate),
+        None,
         reference,
         fd,
-        None,
+        first.error,
         vs_autodiff,
-        vs_fd,
+        None,
         autodiff_vs_fd,
+        kind=first.kind,
+        precision=precision,
+        bounds=bounds,
+        params=params,
+        Y=Y,
     )
+    if first.pairs is not None:
+        verdict.candidate = as_float_pairs(first.pairs)
+        verdict.vs_fd = vs_fd = compare_to_fd(first.pairs, fd, bounds)
+        verdict.non_finite = _non_finite_entries(first.pairs, reference.grads)
+        if verdict.non_finite:
+            verdict.kind = "non_finite"
+            count = len(verdict.non_finite)
+            verdict.error = (
+                f"returned {count} non-finite entr{'y' if count == 1 else 'ies'} where the "
+                f"gradient is finite: {describe_entries(verdict.non_finite)}"
+            )
+        elif not (vs_autodiff.ok and vs_fd.ok):
+            verdict.kind = "wrong_values"
+    if verdict.kind not in (None, "timeout"):
+        # in between, one call on other inputs of the same shapes: state that a call leaves
+        # behind (buffers never reset) then shows even where this case's gradient is zero
+        _call(
+            implementation,
+            [(2 * W, 2 * b + 1) for W, b in params],
+            2 * X + 1,
+            Y,
+            spec,
+            dtype,
+            time_limit,
+        )
+        second = _call(implementation, params, X, Y, spec, dtype, time_limit)
+        verdict.repeat, words = _repeat_differs(first, second)
+        if words is not None:
+            verdict.kind, verdict.error = "nondeterministic", words
+    return verdict

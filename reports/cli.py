@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from typing import Any, NoReturn
 
@@ -157,14 +158,18 @@ def _check(args: argparse.Namespace) -> int:
     from reference.harness import check
 
     implementation = load_implementation(args.target)
-    if args.json is not None:
-        try:
-            with open(args.json, "a"):
-                pass
-        except OSError as exc:
-            raise UsageError(
-                f"cannot write the JSON report to {args.json!r}: {exc.strerror}."
-            ) from None
+    if args.json is not None:  # fail before the work, and leave no file behind
+        folder = os.path.dirname(os.path.abspath(args.json))
+        if os.path.isdir(args.json):
+            why = "it is a directory"
+        elif not os.path.isdir(folder):
+            why = "no such directory"
+        elif not os.access(folder, os.W_OK):
+            why = "permission denied"
+        else:
+            why = None
+        if why is not None:
+            raise UsageError(f"cannot write the JSON report to {args.json!r}: {why}.")
     found = check(
         implementation,
         examples=args.examples,
@@ -172,14 +177,18 @@ def _check(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         name=args.target,
         time_limit=args.time_limit,
+        precision=args.precision,
     )
     print(found.render())
     if args.json is not None:
         from reports.report import json_ready
 
-        with open(args.json, "w") as stream:
-            json.dump(json_ready(found.as_json()), stream, indent=2, allow_nan=False)
-            stream.write("\n")
+        # whole or not at all: written beside the target, then moved over it
+        text = json.dumps(json_ready(found.as_json()), indent=2, allow_nan=False) + "\n"
+        partial = f"{args.json}.partial"
+        with open(partial, "w") as stream:
+            stream.write(text)
+        os.replace(partial, args.json)
     return 0 if found.ok else 1
 
 
@@ -346,6 +355,13 @@ def _parser() -> argparse.ArgumentParser:
         choices=("float64", "float32"),
         default="float64",
         help="precision the implementation is given and judged in (default float64)",
+    )
+    check.add_argument(
+        "--precision",
+        choices=("standard", "strict"),
+        default="standard",
+        help="numerical standard: activation values accurate to a few units of roundoff of "
+        "the activation's scale (standard, the default) or of each value (strict)",
     )
     check.set_defaults(run=_check)
     report = commands.add_parser(

@@ -149,8 +149,9 @@ def _case_record(index: int, case: Any, result: Any) -> dict[str, Any]:
     kink entries are counted apart, with how many fell outside their one-sided interval.
     """
     fd = result.fd
-    kink = [k & ~u for k, u in zip(_flat(fd.kink), _flat(fd.unresolved), strict=True)]
-    smooth = [~(k | u) for k, u in zip(_flat(fd.kink), _flat(fd.unresolved), strict=True)]
+    unjudged = [u | ~s for u, s in zip(_flat(fd.unresolved), _flat(fd.sampled), strict=True)]
+    kink = [k & ~u for k, u in zip(_flat(fd.kink), unjudged, strict=True)]
+    smooth = [~(k | u) for k, u in zip(_flat(fd.kink), unjudged, strict=True)]
     every = [np.ones(m.shape, dtype=bool) for m in smooth]
     reference = _flat(result.reference.grads)
     fd_values = _flat(fd.gradients)
@@ -160,7 +161,7 @@ def _case_record(index: int, case: Any, result: Any) -> dict[str, Any]:
     errors["jax_vs_fd"] = _normwise(reference, fd_values, smooth)
     ratios["jax_vs_fd"] = _worst_ratio(result.autodiff_vs_fd, smooth)
     outside["jax"] = _outside(result.autodiff_vs_fd, kink)
-    if result.candidate is not None and result.error is None:
+    if result.candidate is not None and result.kind in (None, "wrong_values"):
         candidate = _flat(result.candidate)
         errors["candidate_vs_jax"] = _normwise(candidate, reference)
         errors["candidate_vs_fd"] = _normwise(candidate, fd_values, smooth)
