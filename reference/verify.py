@@ -137,7 +137,7 @@ def check_structure(result: Any, spec: Spec, dtype: Any) -> tuple[list | None, s
         arrays = []
         for param, value, shape in zip("Wb", pair, shapes, strict=True):
             try:
-                array = np.asarray(value)
+                array = np.array(value)  # a copy: a later call may reuse its buffers
             except Exception as exc:
                 return None, f"layer {layer}: d{param} is not an array ({exc})."
             if array.shape != shape:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from manual import activation, activation_derivative, loss_derivative
+from manual import gradients as manual_gradients
 
 #: bug -> what goes wrong (and where it shows)
 BUGS = {
@@ -116,3 +117,209 @@ def perturbed(implementation, layer: int, param: str, index: tuple[int, ...], am
         return [tuple(pair) for pair in grads]
 
     return gradients
+
+
+# ---------------------------------------------------------------------------------------------
+# Mistakes that show only in bigger networks, and failures of other kinds than wrong values.
+# Each is a plain function, written the way other people write backprop.
+
+
+def _forward(params, X, spec, skip_first_bias=False):
+    Z, A = [None], [X]
+    for layer, ((W, b), name) in enumerate(zip(params, spec.activations, strict=True), start=1):
+        Z.append(A[-1] @ W + (0 if skip_first_bias and layer == 1 else b))
+        A.append(activation(np, name, Z[-1]))
+    return Z, A
+
+
+def _backward(params, Z, A, spec, dH, slope=activation_derivative):
+    """The lecture's formulas from ∂R/∂H down; ``slope(np, name, z)`` gives g'."""
+    grads = [None] * spec.depth
+    dA = dH
+    for layer in range(spec.depth, 0, -1):
+        delta = dA * slope(np, spec.activations[layer - 1], Z[layer])
+        grads[layer - 1] = (A[layer - 1].T @ delta, delta.sum(axis=0))
+        dA = delta @ params[layer - 1][0].T
+    return grads
+
+
+def far_layers_without_g_prime(params, X, Y, spec):
+    """Formula 2 leaves out g' in every layer four or more below the output (depth >= 5)."""
+    Z, A = _forward(params, X, spec)
+    L = spec.depth
+    dA = loss_derivative(np, spec.loss, A[L], Y) / len(X)
+    grads = [None] * L
+    for layer in range(L, 0, -1):
+        g = activation_derivative(np, spec.activations[layer - 1], Z[layer])
+        delta = dA if L - layer >= 4 else dA * g
+        grads[layer - 1] = (A[layer - 1].T @ delta, delta.sum(axis=0))
+        dA = delta @ params[layer - 1][0].T
+    return grads
+
+
+def blocked_formula_1(params, X, Y, spec):
+    """Formula 1 summed over the next layer's units in blocks of 8, the last block only when it
+    is full (a layer of width 9 to 15 loses its last units; widths up to 8 are right)."""
+    Z, A = _forward(params, X, spec)
+    L = spec.depth
+    dA = loss_derivative(np, spec.loss, A[L], Y) / len(X)
+    grads = [None] * L
+    for layer in range(L, 0, -1):
+        delta = dA * activation_derivative(np, spec.activations[layer - 1], Z[layer])
+        grads[layer - 1] = (A[layer - 1].T @ delta, delta.sum(axis=0))
+        W = params[layer - 1][0]
+        dA = np.zeros((len(X), W.shape[0]))
+        for start in range(0, max(1, W.shape[1] - 7), 8):
+            dA += delta[:, start : start + 8] @ W[:, start : start + 8].T
+    return grads
+
+
+def per_chunk_normalised(params, X, Y, spec):
+    """The batch in chunks of 8 examples, each chunk's sum divided by the chunk size 8 rather
+    than by n (right for n <= 8, a factor n/8 off beyond)."""
+    Z, A = _forward(params, X, spec)
+    L, n = spec.depth, len(X)
+    dH = loss_derivative(np, spec.loss, A[L], Y) / min(n, 8)
+    return _backward(params, Z, A, spec, dH)
+
+
+class _Accumulating:
+    """Gradient buffers kept on the object and never reset between calls."""
+
+    def __init__(self):
+        self.buffers = {}
+
+    def __call__(self, params, X, Y, spec):
+        Z, A = _forward(params, X, spec)
+        grads = _backward(params, Z, A, spec, loss_derivative(np, spec.loss, A[-1], Y) / len(X))
+        out = []
+        for layer, (dW, db) in enumerate(grads):
+            key = (layer, dW.shape)
+            if key not in self.buffers:
+                self.buffers[key] = [np.zeros_like(dW), np.zeros_like(db)]
+            self.buffers[key][0] += dW
+            self.buffers[key][1] += db
+            out.append((self.buffers[key][0].copy(), self.buffers[key][1].copy()))
+        return out
+
+
+stateful_buffers = _Accumulating()
+
+
+def dropout_left_on(params, X, Y, spec):
+    """Dropout (p = 0.1, inverted scaling) still on in the hidden layers."""
+    rng = np.random.default_rng()
+    Z, A = [None], [X]
+    masks = [None]
+    for layer, ((W, b), name) in enumerate(zip(params, spec.activations, strict=True), start=1):
+        Z.append(A[-1] @ W + b)
+        keep = np.ones_like(Z[-1])
+        if layer < spec.depth:
+            keep = (rng.random(Z[-1].shape) >= 0.1) / 0.9
+        masks.append(keep)
+        A.append(activation(np, name, Z[-1]) * keep)
+    L = spec.depth
+    dA = loss_derivative(np, spec.loss, A[L], Y) / len(X)
+    grads = [None] * L
+    for layer in range(L, 0, -1):
+        g = activation_derivative(np, spec.activations[layer - 1], Z[layer]) * masks[layer]
+        delta = dA * g
+        grads[layer - 1] = (A[layer - 1].T @ delta, delta.sum(axis=0))
+        dA = delta @ params[layer - 1][0].T
+    return grads
+
+
+def forward_without_b1(params, X, Y, spec):
+    """The forward pass leaves out b^(1); the backward pass is right for that forward pass."""
+    Z, A = _forward(params, X, spec, skip_first_bias=True)
+    return _backward(params, Z, A, spec, loss_derivative(np, spec.loss, A[-1], Y) / len(X))
+
+
+def norm_clip(params, X, Y, spec):
+    """The gradient clipped to global norm 1 before it is returned."""
+    grads = manual_gradients(params, X, Y, spec)
+    norm = np.sqrt(sum((dW**2).sum() + (db**2).sum() for dW, db in grads))
+    scale = min(1.0, 1.0 / norm) if norm > 0 else 1.0
+    return [(dW * scale, db * scale) for dW, db in grads]
+
+
+def output_units_mean(params, X, Y, spec):
+    """The loss averaged over the output units as well as over the examples (an extra 1/n_L)."""
+    Z, A = _forward(params, X, spec)
+    dH = loss_derivative(np, spec.loss, A[-1], Y) / (len(X) * spec.widths[-1])
+    return _backward(params, Z, A, spec, dH)
+
+
+def softmax_unshifted(params, X, Y, spec):
+    """The softmax as e^H / Σ e^H, without subtracting the maximum first."""
+    Z, A = _forward(params, X, spec)
+    H = A[-1]
+    if spec.loss == "softmax_cross_entropy":
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.exp(H)
+            dH = e / e.sum(axis=1, keepdims=True) * Y.sum(axis=1, keepdims=True) - Y
+    else:
+        dH = loss_derivative(np, spec.loss, H, Y)
+    return _backward(params, Z, A, spec, dH / len(X))
+
+
+def _sigmoid_prime_ratio(xp, name, z):
+    if name != "sigmoid":
+        return activation_derivative(xp, name, z)
+    with np.errstate(over="ignore", invalid="ignore"):
+        e = np.exp(-z)
+        return e / (1 + e) ** 2
+
+
+def sigmoid_prime_exp_ratio(params, X, Y, spec):
+    """sigmoid' as e^-z / (1 + e^-z)^2 with no guard: inf / inf = NaN below z = -709."""
+    Z, A = _forward(params, X, spec)
+    dH = loss_derivative(np, spec.loss, A[-1], Y) / len(X)
+    return _backward(params, Z, A, spec, dH, slope=_sigmoid_prime_ratio)
+
+
+def returns_float32(params, X, Y, spec):
+    """Right formulas, but the result handed back in float32."""
+    return [
+        (dW.astype(np.float32), db.astype(np.float32))
+        for dW, db in manual_gradients(params, X, Y, spec)
+    ]
+
+
+def nan_then_unsupported(params, X, Y, spec):
+    """NaN for networks of depth 3 or more, and NotImplementedError for depth 1."""
+    if spec.depth == 1:
+        raise NotImplementedError("single-layer networks are not supported")
+    grads = manual_gradients(params, X, Y, spec)
+    if spec.depth >= 3:
+        grads[0][0][...] = np.nan
+    return grads
+
+
+def hangs(params, X, Y, spec):
+    """Never returns."""
+    while True:
+        pass
+
+
+def transposed_weight_gradients(params, X, Y, spec):
+    """dW handed back as (n_l, n_{l-1})."""
+    return [(dW.T, db) for dW, db in manual_gradients(params, X, Y, spec)]
+
+
+#: name -> the failure kind ``check`` must report for it at default settings
+KINDS = {
+    "far_layers_without_g_prime": "wrong_values",
+    "blocked_formula_1": "wrong_values",
+    "per_chunk_normalised": "wrong_values",
+    "stateful_buffers": "nondeterministic",
+    "dropout_left_on": "nondeterministic",
+    "forward_without_b1": "wrong_values",
+    "norm_clip": "wrong_values",
+    "output_units_mean": "wrong_values",
+    "softmax_unshifted": "non_finite",
+    "sigmoid_prime_exp_ratio": "non_finite",
+    "returns_float32": "wrong_values",
+    "nan_then_unsupported": "non_finite",
+    "transposed_weight_gradients": "bad_structure",
+}

@@ -52,7 +52,7 @@ def test_a_bug_fails_with_the_counterexample_and_the_diagnosis(homework):
     result.assert_outcomes(failed=1, passed=1)  # exercise 2 has n = 1: no batch to average
     result.stdout.fnmatch_lines(
         [
-            "*FAIL at case*",
+            "*FAIL: wrong values*",
             "*formula 4*",
             "*Reproduce it:*",
             "*from homework import averaged_bias*",

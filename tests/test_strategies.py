@@ -27,19 +27,32 @@ def test_random_cases_keep_their_bounds_and_valid_targets():
 
 def test_random_cases_cover_every_choice_and_both_ends():
     rng = np.random.default_rng(0)
-    drawn = [random_case(rng) for _ in range(500)]
-    assert {c.spec.depth for c in drawn} == {1, 2, 3, 4}
-    assert {w for c in drawn for w in c.spec.widths} == set(range(1, 9))
-    assert {len(c.X) for c in drawn} == set(range(1, 9))
+    drawn = [random_case(rng) for _ in range(1000)]
+    assert {c.spec.depth for c in drawn} == set(range(1, 9))
+    assert {w for c in drawn for w in c.spec.widths} >= {1, 2, 8, 9, 47, 48}
+    assert {len(c.X) for c in drawn} >= {1, 8, 9, 63, 64}
     assert {a for c in drawn for a in c.spec.activations} == set(ACTIVATIONS)
     assert {c.spec.loss for c in drawn} == set(LOSSES)
-    # both ends favoured, as Hypothesis favours them: each 1/8 + (3/4)(1/8) = 7/32 of the time
-    # (about 109 of 500, standard deviation 9) instead of a uniform draw's 1/8 (62)
-    assert sum(len(c.X) == 1 for c in drawn) > 80
-    assert sum(len(c.X) == 8 for c in drawn) > 80
+    # a quarter of the draws span the whole range (about 250 of 1000, standard deviation 14)
+    wide = [c for c in drawn if c.spec.depth > 4 or max(c.spec.widths) > 8 or len(c.X) > 8]
+    assert 180 < len(wide) < 320
+    # each end of a range favoured: in the small corner, batch 1 and batch 8 each come
+    # 1/8 + (3/4)(1/8) = 7/32 of the time (about 164 of 750) instead of a uniform 1/8 (94);
+    # in the wide draws, depth 8 one time in eight plus its uniform share
+    assert sum(len(c.X) == 1 for c in drawn) > 120
+    assert sum(len(c.X) == 8 for c in drawn) > 120
+    assert sum(c.spec.depth == 8 for c in drawn) > 25
     largest = max(float(np.abs(W).max()) for c in drawn for W, _ in c.params)
     assert 20 < largest <= 40  # the "large" style is among them
     assert len(STYLES) == 4
+
+
+def test_the_small_corner_alone_keeps_to_it():
+    rng = np.random.default_rng(1)
+    drawn = [random_case(rng, wide_share=0.0) for _ in range(200)]
+    assert max(c.spec.depth for c in drawn) == 4
+    assert max(max(c.spec.widths) for c in drawn) == 8
+    assert max(len(c.X) for c in drawn) == 8
 
 
 def test_random_case_is_reproducible_from_the_seed():

@@ -165,3 +165,79 @@ def nested_lists(params, X, Y, spec):
 
 
 CORRECT = ("per_node", "cosh_tanh", "reordered", "jax_jit", "nested_lists")
+
+
+# ---------------------------------------------------------------------------------------------
+# Textbook numerics: correct formulas that are accurate to a few units of roundoff of the
+# activation's own scale, not of each value (the default numerical standard's business).
+
+
+def _sigmoid_via_tanh(z):
+    return (1 + np.tanh(z / 2)) / 2
+
+
+def _tanh_via_exp(z):
+    e = np.exp(-2 * np.abs(z))  # guarded: never the exp of a positive number
+    return np.sign(z) * (1 - e) / (1 + e)
+
+
+def _softplus_log_exp(z):
+    with np.errstate(over="ignore"):
+        return np.where(z > 30, z, np.log(1 + np.exp(np.minimum(z, 30))))
+
+
+def _sigmoid_prime_ratio_guarded(z):
+    e = np.exp(-np.abs(z))  # e^-z / (1 + e^-z)^2 is even in z
+    return e / (1 + e) ** 2
+
+
+def _textbook(values: dict, slopes: dict):
+    """A backprop whose activation values and derivatives come from the given formulas."""
+
+    def g(name, z):
+        return values[name](z) if name in values else manual.activation(np, name, z)
+
+    def g_prime(name, z, a):
+        if name in slopes:
+            return slopes[name](z, a)
+        return manual.activation_derivative(np, name, z)
+
+    def gradients(params, X, Y, spec):
+        Z, A = [None], [X]
+        for (W, b), name in zip(params, spec.activations, strict=True):
+            Z.append(A[-1] @ W + b)
+            A.append(g(name, Z[-1]))
+        H = A[-1]
+        if spec.loss == "logistic":  # sigmoid(H) - y, with the same sigmoid
+            dA = g("sigmoid", H) - Y
+        else:
+            dA = manual.loss_derivative(np, spec.loss, H, Y)
+        dA = dA / len(X)
+        grads = []
+        for m in range(spec.depth, 0, -1):
+            delta = dA * g_prime(spec.activations[m - 1], Z[m], A[m])
+            grads.append((A[m - 1].T @ delta, delta.sum(axis=0)))
+            dA = delta @ params[m - 1][0].T
+        return grads[::-1]
+
+    return gradients
+
+
+#: name -> a correct implementation with one textbook formula
+TEXTBOOK = {
+    "s_one_minus_s": _textbook({}, {"sigmoid": lambda z, a: a * (1 - a)}),
+    "one_minus_tanh_squared": _textbook({}, {"tanh": lambda z, a: 1 - a * a}),
+    "sigmoid_via_tanh": _textbook(
+        {"sigmoid": _sigmoid_via_tanh, "softplus": _softplus_log_exp},
+        {"sigmoid": lambda z, a: a * (1 - a), "softplus": lambda z, a: _sigmoid_via_tanh(z)},
+    ),
+    "tanh_via_exp": _textbook({"tanh": _tanh_via_exp}, {"tanh": lambda z, a: 1 - a * a}),
+    "softplus_log_exp": _textbook(
+        {"softplus": _softplus_log_exp},
+        {"softplus": lambda z, a: _sigmoid_via_tanh(z)},
+    ),
+    "sigmoid_prime_exp_ratio": _textbook(
+        {}, {"sigmoid": lambda z, a: _sigmoid_prime_ratio_guarded(z)}
+    ),
+}
+globals().update(TEXTBOOK)
