@@ -97,7 +97,8 @@ def directional_check(
         [(rng.standard_normal(W.shape), rng.standard_normal(b.shape)) for W, b in params]
         for _ in range(directions)
     ]
-    candidate, error = call_implementation(implementation, params, X, Y, spec, np.float64)
+    called = call_implementation(implementation, params, X, Y, spec, np.float64)
+    candidate, error = called.pairs, called.error
     if error is not None:
         return Directional(np.zeros(0), np.zeros(0), np.zeros(0), error)
     flat = np.concatenate([a.ravel() for pair in as_float_pairs(candidate) for a in pair])

@@ -34,6 +34,7 @@ from reference.spec import Spec, as_spec, check_arrays
 
 __all__ = [
     "KINDS",
+    "Called",
     "ThreeWay",
     "call_implementation",
     "check_structure",
@@ -191,35 +192,12 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
 
 
 @dataclass
-class _Call:
+class Called:
     """One call of an implementation: its result as pairs, or what went wrong and its kind."""
 
     pairs: list | None
     error: str | None = None
     kind: str | None = None  # "timeout", "raised" or "bad_structure" when pairs is None
-
-
-def _call(
-    implementation: Callable,
-    params: list,
-    X: np.ndarray,
-    Y: np.ndarray,
-    spec: Spec,
-    dtype: Any,
-    time_limit: float | None,
-) -> _Call:
-    try:
-        with _time_limit(time_limit), warnings.catch_warnings(record=True):
-            warnings.simplefilter("always")
-            result = implementation(
-                [(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec
-            )
-    except _TimeLimitError:
-        return _Call(None, f"{OUT_OF_TIME} {time_limit:g} s (the per-case time limit).", "timeout")
-    except (Exception, SystemExit) as exc:
-        return _Call(None, f"raised {type(exc).__name__}: {exc}", "raised")
-    pairs, error = check_structure(result, spec, dtype)
-    return _Call(pairs, error, None if error is None else "bad_structure")
 
 
 def call_implementation(
@@ -230,15 +208,25 @@ def call_implementation(
     spec: Spec,
     dtype: Any,
     time_limit: float | None = None,
-) -> tuple[list | None, str | None]:
+) -> Called:
     """Run ``implementation`` on copies of the inputs; its result as pairs, or what went wrong.
 
     Whatever it raises (SystemExit included) becomes the error text; its warnings (overflow in
     exp, ...) are its own business and never become errors here. With ``time_limit`` (seconds;
     main thread, POSIX), a call that has not returned by then is stopped and is an error too.
     """
-    called = _call(implementation, params, X, Y, spec, dtype, time_limit)
-    return called.pairs, called.error
+    try:
+        with _time_limit(time_limit), warnings.catch_warnings(record=True):
+            warnings.simplefilter("always")
+            result = implementation(
+                [(W.copy(), b.copy()) for W, b in params], X.copy(), Y.copy(), spec
+            )
+    except _TimeLimitError:
+        return Called(None, f"{OUT_OF_TIME} {time_limit:g} s (the per-case time limit).", "timeout")
+    except (Exception, SystemExit) as exc:
+        return Called(None, f"raised {type(exc).__name__}: {exc}", "raised")
+    pairs, error = check_structure(result, spec, dtype)
+    return Called(pairs, error, None if error is None else "bad_structure")
 
 
 def _entries_where(mask: np.ndarray, layer: int, param: str, cand, other) -> list[Entry]:
@@ -261,19 +249,23 @@ def _non_finite_entries(candidate: list, reference: list) -> list[Entry]:
     if all(np.isfinite(a).all() for pair in candidate for a in pair):
         return []
     found = []
-    for layer, (cand, ref) in enumerate(zip(as_float_pairs(candidate), reference, strict=True), 1):
+    for layer, (cand, ref) in enumerate(zip(candidate, reference, strict=True), start=1):
         for param, c, r in zip("Wb", cand, ref, strict=True):
             found += _entries_where(~np.isfinite(c) & np.isfinite(r), layer, param, c, r)
     return found
 
 
+#: How often a failing implementation is called again before its failure is taken as
+#: deterministic: random dropout over a unit or two keeps the same mask several times in a row.
+_FAILURE_REPEATS = 4
+
 #: How many entries a message names before it says "and N more".
 _NAMED = 6
 
 
-def describe_entries(entries: list[Entry], verb: str = "is") -> str:
-    """``W^(1)_12 = nan, b^(2)_1 = inf, ... and 3 more``."""
-    named = [f"{e.name} {verb} {e.value:g}" for e in entries[:_NAMED]]
+def _describe_entries(entries: list[Entry]) -> str:
+    """``W^(1)_12 is nan, b^(2)_1 is inf, ... and 3 more``."""
+    named = [f"{e.name} is {e.value:g}" for e in entries[:_NAMED]]
     more = len(entries) - _NAMED
     return ", ".join(named) + (f" and {more} more" if more > 0 else "")
 
@@ -297,14 +289,14 @@ def _largest_difference(first: list, second: list) -> Entry | None:
     return worst
 
 
-def _repeat_differs(first: _Call, second: _Call) -> tuple[Entry | None, str | None]:
+def _repeat_differs(first: Called, second: Called) -> tuple[Entry | None, str | None]:
     """Compare two calls on the same inputs: (where the values differ most, or None; words
     saying how the two calls differ, or None if they agree)."""
     if first.pairs is None or second.pairs is None:
         if (first.kind, first.error) == (second.kind, second.error):
             return None, None
 
-        def said(call: _Call) -> str:
+        def said(call: Called) -> str:
             return call.error if call.pairs is None else "returned a gradient"
 
         return None, f"the first call {said(first)}; the second, on the same inputs, {said(second)}"
@@ -337,9 +329,10 @@ def verify(
     numerical standard: ``"standard"`` (activation values accurate to a few units of roundoff of
     the activation's own scale) or ``"strict"`` (accurate relatively); see
     ``reference.compare``. Whatever the implementation does (raise, return garbage, run past
-    ``time_limit`` seconds), the result is a verdict, never an exception. A failing
-    implementation is called again on other inputs of the same shapes and then a second time
-    on the same inputs: a different result makes the verdict ``nondeterministic``.
+    ``time_limit`` seconds), the result is a verdict, never an exception. The implementation
+    is called twice on the same inputs (a failing one up to ``_FAILURE_REPEATS`` times more,
+    each after a call on other inputs of the same shapes): a different result makes the
+    verdict ``nondeterministic``.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
@@ -349,7 +342,7 @@ def verify(
     _CALLS[0] += 1
     reference = autodiff_backward(params, X, Y, spec)
     bounds = backprop_error_bound(reference, params, Y, spec, dtype, precision=precision)
-    first = _call(implementation, params, X, Y, spec, dtype, time_limit)
+    first = call_implementation(implementation, params, X, Y, spec, dtype, time_limit)
     vs_autodiff = vs_fd = None
     if first.pairs is not None:
         vs_autodiff = compare_to_autodiff(first.pairs, reference, params, Y, spec, dtype, bounds)
@@ -380,24 +373,20 @@ def verify(
             count = len(verdict.non_finite)
             verdict.error = (
                 f"returned {count} non-finite entr{'y' if count == 1 else 'ies'} where the "
-                f"gradient is finite: {describe_entries(verdict.non_finite)}"
+                f"gradient is finite: {_describe_entries(verdict.non_finite)}"
             )
         elif not (vs_autodiff.ok and vs_fd.ok):
             verdict.kind = "wrong_values"
-    if verdict.kind not in (None, "timeout"):
-        # in between, one call on other inputs of the same shapes: state that a call leaves
-        # behind (buffers never reset) then shows even where this case's gradient is zero
-        _call(
-            implementation,
-            [(2 * W, 2 * b + 1) for W, b in params],
-            2 * X + 1,
-            Y,
-            spec,
-            dtype,
-            time_limit,
-        )
-        second = _call(implementation, params, X, Y, spec, dtype, time_limit)
-        verdict.repeat, words = _repeat_differs(first, second)
-        if words is not None:
-            verdict.kind, verdict.error = "nondeterministic", words
+    if verdict.kind != "timeout":  # every result is asked for twice, a failure more often
+        moved = [(2 * W, 2 * b + 1) for W, b in params]
+        for _ in range(1 if verdict.kind is None else _FAILURE_REPEATS):
+            if verdict.kind is not None:
+                # in between, a call on other inputs of the same shapes, so that state a call
+                # leaves behind shows even where this case's gradient is zero
+                call_implementation(implementation, moved, 2 * X + 1, Y, spec, dtype, time_limit)
+            second = call_implementation(implementation, params, X, Y, spec, dtype, time_limit)
+            verdict.repeat, words = _repeat_differs(first, second)
+            if words is not None:
+                verdict.kind, verdict.error = "nondeterministic", words
+                break
     return verdict
