@@ -437,7 +437,7 @@ def diagnose(
         )
         diagnosis.details = []
         return diagnosis
-    db_top = candidate[top - 1][1]
+    db = candidate[top - 1][1]
     factor = _constant_factor(candidate, ref.grads)
     if factor is not None and {param for _, param in wrong} == {"W", "b"}:
         evidence = [(factor, _sizes(result))] + [
@@ -449,7 +449,7 @@ def diagnose(
         uniform = all(f is not None for f, _ in evidence)
         # one output unit and its g' left out also scale everything by one number, 1/g'
         if uniform and (
-            meaning is not None or not (top == L and _output_layer_story(db_top, ref, spec))
+            meaning is not None or not (top == L and _output_layer_story(db, ref, spec))
         ):
             factor_text, _ = number_pair(factor, 1.0)
             diagnosis.formula = "factor"
@@ -475,7 +475,6 @@ def diagnose(
             diagnosis.summary = f"{story}; the backward pass is right for that forward pass"
             diagnosis.details = []
             return diagnosis
-    db = candidate[top - 1][1]
     if at_top == {"W"}:
         diagnosis.formula = "3"
         diagnosis.summary = (

@@ -25,7 +25,7 @@ from reference.compare import lecture_index
 from reference.diagnose import Diagnosis, diagnose, explain_non_finite, number_pair
 from reference.minimize import minimize, moderated
 from reference.strategies import Case, random_case
-from reference.verify import KIND_WORDS, ThreeWay, verify
+from reference.verify import KIND_WORDS, Entry, ThreeWay, verify
 
 __all__ = ["CheckResult", "UsageError", "case_stream", "check", "load_implementation"]
 
@@ -196,9 +196,7 @@ def _error_text(result: ThreeWay) -> str | None:
 def _reproduction(result: ThreeWay) -> list[str]:
     """The snippet's last lines: the call that shows the failure of ``result.kind``."""
     kind = result.kind
-    if kind == "timeout":
-        return [f"call()  # {result.error}"]
-    if kind == "raised":
+    if kind in ("timeout", "raised"):
         return [f"call()  # {result.error}"]
     if kind == "bad_structure":
         return ["got = call()", f"print(got)  # {result.error}"]
@@ -226,31 +224,22 @@ def _subscript(entry: Any) -> str:
     return f"[{entry.layer - 1}][{'Wb'.index(entry.param)}][{index}]"
 
 
-@dataclass
-class _Worst:
-    layer: int
-    param: str
-    index: tuple[int, ...]
-    name: str
-
-
-def _worst_entry(result: ThreeWay) -> _Worst | None:
-    """The entry a snippet shows: the first non-finite one, else the worst mismatch."""
+def _worst_entry(result: ThreeWay) -> Entry | None:
+    """The entry a snippet shows: the first non-finite one, else the worst mismatch against
+    jax.grad (which the snippet compares with), one the finite differences confirm and the
+    highest layer first."""
     if result.non_finite:
-        e = result.non_finite[0]
-        return _Worst(e.layer, e.param, e.index, e.name)
-    wrong = _mismatches(result) if result.candidate is not None else []
+        return result.non_finite[0]
+    if result.candidate is None or result.vs_autodiff is None:
+        return None
+    wrong = result.vs_autodiff.mismatches or (result.vs_fd.mismatches if result.vs_fd else [])
     if not wrong:
         return None
-    top = max(wrong, key=lambda item: (item["witnesses"] == ["jax.grad"], item["layer"]))
-    comparison = next(
-        p
-        for c in (result.vs_autodiff, result.vs_fd)
-        if c is not None
-        for p in c.mismatches
-        if (p.layer, p.param) == (top["layer"], top["param"])
+    fd_wrong = {(p.layer, p.param) for p in result.vs_fd.mismatches} if result.vs_fd else set()
+    top = max(wrong, key=lambda p: ((p.layer, p.param) in fd_wrong, p.layer))
+    return Entry(
+        top.layer, top.param, top.worst_entry, top.shape, top.candidate_value, top.witness_value
     )
-    return _Worst(top["layer"], top["param"], comparison.worst_entry, top["worst_entry"])
 
 
 def _mismatches(result: ThreeWay) -> list[dict[str, Any]]:
@@ -311,7 +300,9 @@ def table(result: ThreeWay) -> list[str]:
                     gap = np.abs(values - reference)
                 gap = np.where(np.isnan(gap), np.inf, gap)
                 entry = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), gap.shape))
-                candidate, _ = number_pair(values[entry], reference[entry])
+                candidate, witness = number_pair(values[entry], reference[entry])
+            else:
+                witness = f"{reference[entry]:.10g}"
             if result.candidate is None:
                 verdict = "—"
             elif (layer, param) in non_finite:
@@ -324,9 +315,7 @@ def table(result: ThreeWay) -> list[str]:
                     param,
                     lecture_index(param, layer, entry, reference.shape),
                     candidate,
-                    number_pair(reference[entry], reference[entry])[0]
-                    if result.candidate is None
-                    else number_pair(reference[entry], result.candidate[layer - 1][k][entry])[0],
+                    witness,
                     _fd_cell(result, layer, k, entry),
                     verdict,
                 )

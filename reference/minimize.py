@@ -78,39 +78,47 @@ def _without_example(case: Case, i: int) -> Case | None:
     return _with(case, X=case.X[keep], Y=case.Y[keep])
 
 
-def _without_unit(case: Case, layer: int, j: int) -> Case | None:
+def _without_units(case: Case, layer: int, units: list[int]) -> Case | None:
+    """``case`` without the given units of ``layer`` (input and output included): their row
+    and column of W, their entries of b, their columns of X or Y."""
     spec, params = case.spec, [tuple(pair) for pair in case.params]
-    if layer > spec.depth or spec.widths[layer] == 1 or j >= spec.widths[layer]:
+    if layer > spec.depth or not units or max(units) >= spec.widths[layer]:
+        return None
+    if len(units) >= spec.widths[layer]:  # a layer keeps at least one unit
         return None
     widths = list(spec.widths)
-    widths[layer] -= 1
+    widths[layer] -= len(units)
     X, Y = case.X, case.Y
     if layer == 0:
-        X = np.delete(X, j, axis=1)
+        X = np.delete(X, units, axis=1)
     else:
         W, b = params[layer - 1]
-        params[layer - 1] = (np.delete(W, j, axis=1), np.delete(b, j))
+        params[layer - 1] = (np.delete(W, units, axis=1), np.delete(b, units))
         if layer == spec.depth:
-            Y = _renormalized(spec.loss, np.delete(Y, j, axis=1))
+            Y = _renormalized(spec.loss, np.delete(Y, units, axis=1))
     if layer < spec.depth:
         W, b = params[layer]
-        params[layer] = (np.delete(W, j, axis=0), b)
+        params[layer] = (np.delete(W, units, axis=0), b)
     return Case(Spec(tuple(widths), spec.activations, spec.loss), params, X, Y)
 
 
+def _without_unit(case: Case, layer: int, j: int) -> Case | None:
+    return _without_units(case, layer, [j])
+
+
 def _halved(case: Case, layer: int | None) -> Case | None:
-    """The first half of the examples (``layer`` None) or of the units of one layer: big
-    cases first lose half of a dimension at a time, then single examples and units."""
+    """The first half of the examples (``layer`` None) or of the units of one layer of at
+    least 4: big cases first lose half of a dimension at a time, then single examples and
+    units."""
     if layer is None:
         keep = (len(case.X) + 1) // 2
         if keep == len(case.X):
             return None
         return _with(case, X=case.X[:keep], Y=_renormalized(case.spec.loss, case.Y[:keep]))
-    width = case.spec.widths[layer] if layer <= case.spec.depth else 1
-    smaller: Case | None = case
-    for j in range(width - 1, (width + 1) // 2 - 1, -1):
-        smaller = _without_unit(smaller, layer, j) if smaller is not None else None
-    return None if width < 4 else smaller
+    if layer > case.spec.depth or case.spec.widths[layer] < 4:
+        return None
+    width = case.spec.widths[layer]
+    return _without_units(case, layer, list(range((width + 1) // 2, width)))
 
 
 def _with_identity(case: Case, layer: int) -> Case | None:
@@ -207,17 +215,21 @@ def minimize(
     """
     tried = 0
     stop = time.monotonic() + seconds
-    while tried < budget and time.monotonic() < stop:
+
+    def spent() -> bool:
+        return tried >= budget or time.monotonic() >= stop
+
+    while not spent():
         improved = False
         for step in _candidates(case):
             candidate = step(case)
-            while candidate is not None and tried < budget and time.monotonic() < stop:
+            while candidate is not None and not spent():
                 tried += 1
                 if not fails(candidate):
                     break
                 case, improved = candidate, True
                 candidate = step(case)  # the same step again: the next example, unit, entry
-            if tried >= budget or time.monotonic() >= stop:
+            if spent():
                 break
         if not improved:
             break
