@@ -7,12 +7,13 @@ float32 on GPUs.
 
 JAX compiles a function once per set of array shapes, and random testing meets a new
 architecture at nearly every case. So the network is padded before it is differentiated to one
-of a few shapes (``_SHAPES``): width 8 and batch 8 at depths 1 to 4, width 64 and batch 64 at
-depth 4 or 8 (beyond those, each width and the batch to a power of two, the depth as it is).
+of a few shapes (``_SHAPES``): width 8 and batch 8 at depths 1 to 4 and 8, width 64 and batch
+64 at depth 4 or 8 (beyond those, each width and the batch to a power of two, the depth as it is).
 The extra units get zero weights in and out, the extra layers are identity layers (W = I, b = 0,
 the identity activation) after the output, the extra examples and output units are masked out
 of the loss, and the activations and the loss are chosen inside the compiled function by index.
-All networks up to depth 8, width 64 and batch 64 then share six compiled functions (per dtype).
+All networks up to depth 8, width 64 and batch 64 then share seven compiled functions (per
+dtype).
 Padding changes no value that is kept: an extra unit contributes exact zeros, a masked term
 neither value nor gradient, and an identity layer passes a^(L) forward and ∂R/∂a^(L) back
 exactly (each sum has one nonzero term, times 1).
@@ -81,7 +82,7 @@ def computing_in(dtype: Any) -> Iterator[None]:
 #: harness's small corner and its whole default range. A few wasted flops on arrays this small
 #: cost far less than a compilation per shape. Bigger networks are padded layer by layer to
 #: powers of two, and not deepened.
-_SHAPES = ((1, 8, 8), (2, 8, 8), (3, 8, 8), (4, 8, 8), (4, 64, 64), (8, 64, 64))
+_SHAPES = ((1, 8, 8), (2, 8, 8), (3, 8, 8), (4, 8, 8), (8, 8, 8), (4, 64, 64), (8, 64, 64))
 
 
 def _bucket(size: int) -> int:

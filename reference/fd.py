@@ -658,22 +658,22 @@ def finite_differences(
     for layer in range(1, spec.depth + 1):
         W, b = params[layer - 1]
         stacked = np.vstack([W, b[None]])  # [W; b]: b_j is a weight whose input is always 1
-        if step is None:
-            reach = np.append(np.abs(A[layer - 1]).max(axis=0), 1.0)[:, None]
-            h = step_for(stacked, dtype, reach).reshape(-1)
-        else:
-            h = np.full(stacked.size, step, dtype=dtype)
+        pending = np.arange(stacked.size) if entries is None else np.unique(entries[layer - 1])
         result = {
             key: np.zeros(
                 stacked.size, dtype=bool if key in ("kink", "unresolved", "sampled") else dtype
             )
             for key in FiniteDifferences._fields
         }
-        pending = np.arange(stacked.size) if entries is None else np.unique(entries[layer - 1])
         result["sampled"][pending] = True
         if not pending.size:
             _store(fields, result, stacked.shape)
             continue
+        if step is None:
+            reach = np.append(np.abs(A[layer - 1]).max(axis=0), 1.0)[:, None]
+            h = step_for(stacked, dtype, reach).reshape(-1)
+        else:
+            h = np.full(stacked.size, step, dtype=dtype)
         for attempt in range(RETRIES + 1):
             risks, crossings = _layer_entries(
                 layer, params, A, Y, spec, Z, pending, h[pending], chunk

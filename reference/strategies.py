@@ -306,13 +306,17 @@ def _case_values(
     return Case(spec, params, X, Y)
 
 
-def _edgy(rng: np.random.Generator, low: int, high: int) -> int:
-    """An integer in [low, high]: each end one time in eight, else uniform."""
+def _edgy(rng: np.random.Generator, low: int, high: int, *, spread: bool = False) -> int:
+    """An integer in [low, high]: each end one time in eight, else uniform, or with ``spread``
+    log-uniform (as many draws in 2-4 as in 16-32: a wide range's middle stays cheap)."""
     pick = rng.random()
     if pick < 0.125:
         return low
     if pick < 0.25:
         return high
+    if spread:
+        value = np.exp(rng.uniform(np.log(low), np.log(high + 1)))
+        return min(high, max(low, int(value)))
     return int(rng.integers(low, high + 1))
 
 
@@ -342,7 +346,8 @@ def random_case(
     Defaults: depth 1 to 8, widths 1 to 48, batch 1 to 64, every activation and loss. With
     probability ``1 - wide_share`` the depth, widths and batch come from ``SMALL_CORNER`` (depth
     up to 4, widths and batch up to 8, clipped to the bounds), else from the whole range; in
-    both, each end of a range is drawn one time in eight. Values follow ``seeded_cases``'s
+    both, each end of a range is drawn one time in eight, and in the whole range widths and
+    batch are otherwise log-uniform (the depth uniform). Values follow ``seeded_cases``'s
     styles and edges.
 
     For loops that need thousands of cases a second and shrink on their own
@@ -358,10 +363,10 @@ def random_case(
 
     depth = _edgy(rng, min_depth, top(min_depth, max_depth, "depth"))
     width_top = top(min_width, max_width, "width")
-    widths = tuple(_edgy(rng, min_width, width_top) for _ in range(depth + 1))
+    widths = tuple(_edgy(rng, min_width, width_top, spread=wide) for _ in range(depth + 1))
     chosen = tuple(str(rng.choice(activations)) for _ in range(depth))
     spec = Spec(widths, chosen, str(rng.choice(losses)))
     style = str(rng.choice(STYLES))
-    n = _edgy(rng, min_batch, top(min_batch, max_batch, "batch"))
+    n = _edgy(rng, min_batch, top(min_batch, max_batch, "batch"), spread=wide)
     input_style = str(rng.choice(STYLES[:3])) if style == "large" else style
     return _case_values(rng, spec, n, style, input_style, str(rng.choice(STYLES[:2])))

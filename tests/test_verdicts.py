@@ -303,3 +303,25 @@ def test_jax_grad_agrees_with_every_entrys_finite_differences_on_wide_networks()
         bounds = backprop_error_bound(ref, case.params, case.Y, case.spec, np.float64)
         comparison = compare_to_fd(ref.grads, fd, bounds)
         assert comparison.ok, comparison.message()
+
+
+def test_the_standards_allowance_is_four_units_of_roundoff_of_the_sigmoids_scale():
+    # Hand-derived for the saturated case: a^(1) = sigmoid(-40) = 4.25e-18, and with R = H and
+    # one example ∂R/∂z^(2) = 1, so ∂R/∂W^(2)_11 = a^(1). The standard lets a^(1) be off by
+    # 4u (the sigmoid's scale is 1; 4u |a| is negligible here) and ∂R/∂W^(2)_11 inherits it
+    # times |∂R/∂z^(2)| = 1; the tolerance is twice that bound: 8u. The strict standard drops
+    # the 4u: what is left is 4u |a| (4e-33) and the slope times z^(1)'s rounding, where z^(1)
+    # = 40 - 80 errs by up to 2u 120 = 5e-14 and g' counts at most its own error bound, about
+    # 0.0963 e(z) + 4u = 6e-15: 3e-28, doubled.
+    from reference.verify import verify
+
+    u = np.finfo(np.float64).eps
+    params, X, Y, spec = _saturated_sigmoid_case()
+    standard = verify(manual.gradients, params, X, Y, spec).vs_autodiff.params[2]
+    strict = verify(manual.gradients, params, X, Y, spec, precision="strict")
+    assert (standard.layer, standard.param) == (2, "W")
+    assert 8 * u <= standard.tolerance <= 8.01 * u
+    assert strict.vs_autodiff.params[2].tolerance <= 1e-27
+    for multiple, passes in ((3.0, False), (0.3, True)):
+        moved = mutants.perturbed(manual.gradients, 2, "W", (0, 0), multiple * 8 * u)
+        assert verify(moved, params, X, Y, spec).ok == passes, multiple
