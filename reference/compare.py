@@ -22,9 +22,13 @@ subnormal input x adds |x| to that input's error.
 
 A relu or leaky_relu unit with |z| <= e(z) may fall on either side of its kink in another correct
 computation; its e(g') is then the jump of g' (1 or 0.99). Both the candidate and the reference
-carry such an error, so the tolerance is twice the bound. Cancellation cannot cause a false alarm,
-because magnitudes, not values, are propagated; and a bound of a few u |terms| is far below what
-a wrong formula, a missing factor, or float32 arithmetic inside a float64 computation produces.
+carry such an error, so the tolerance is twice the bound. Except where z is exactly 0 in every
+computation: each of its terms has a factor that is exactly 0 (an input entry, a weight, or an
+earlier unit that is exactly 0: identity, relu, leaky_relu or tanh of such a z, or a relu of a z
+certainly below 0) and b = 0. There g'(0) is the contract's, with no other side.
+Cancellation cannot cause a false alarm, because magnitudes, not values, are propagated; and a
+bound of a few u |terms| is far below what a wrong formula, a missing factor, or float32
+arithmetic inside a float64 computation produces.
 
 The numerical standard. A correct implementation may compute an activation by any textbook
 formula: sigmoid as (1 + tanh(z/2)) / 2, tanh as (1 - e^{-2z}) / (1 + e^{-2z}), softplus as
@@ -86,6 +90,8 @@ _DERIVATIVE_ROUNDING = {
     "softplus": 4.0,
 }
 _KINK_JUMP = {"relu": 1.0, "leaky_relu": 0.99}
+#: Activations with g(0) = 0 exactly, in any computation.
+_ZERO_AT_ZERO = frozenset({"identity", "relu", "leaky_relu", "tanh"})
 #: The scale s_g to which the standard asks activation values to be accurate (in units of u,
 #: absolutely): bounded activations (and softplus's bounded part) to their own scale, 1.
 _VALUE_SCALE = {
@@ -155,6 +161,7 @@ def backprop_error_bound(
     n = ref.A[0].shape[0]
 
     eA = [_flushed(np.abs(ref.A[0]), t)]
+    exact_zero = ref.A[0] == 0  # a^(l) entries that are exactly 0 in every computation
     eZ: list = [None]
     abs_g: list = [None]
     e_g: list = [None]
@@ -168,9 +175,18 @@ def backprop_error_bound(
         eg = (
             _SECOND_DERIVATIVE_BOUND[name] * ez + (_DERIVATIVE_ROUNDING[name] + 4 * scale[name]) * u
         )
+        # z is exactly 0 in every computation where each of its terms has a zero factor and
+        # b = 0: there g'(0) is the contract's value, with no kink to fall on either side of
+        live_terms = (~exact_zero).astype(np.float64) @ (abs_W[layer] != 0).astype(np.float64)
+        z_exact_zero = (live_terms == 0) & (abs_b[layer] == 0)
+        uncertain = np.zeros(ez.shape, dtype=bool)
         if name in KINKED_ACTIVATIONS:
-            uncertain = np.abs(ref.Z[layer]) <= ez  # either side of the kink is possible
+            # either side of the kink is possible
+            uncertain = (np.abs(ref.Z[layer]) <= ez) & ~z_exact_zero
             eg = np.where(uncertain, _KINK_JUMP[name], eg)
+        exact_zero = z_exact_zero if name in _ZERO_AT_ZERO else np.zeros_like(z_exact_zero)
+        if name == "relu":  # a certainly negative z gives exactly 0
+            exact_zero = exact_zero | ((ref.Z[layer] < 0) & ~uncertain)
         # the other computation's g' may be as large as ours plus its error: a saturated unit
         # whose g' rounds to 0 here may carry a small nonzero g' there
         g_abs = np.abs(ref.g_prime[layer]) + eg

@@ -250,6 +250,9 @@ def _hidden_layer_story(
     """A common mistake at hidden layer ``layer`` that reproduces the candidate's ∂R/∂b."""
     name = spec.activations[layer - 1]
     dA = ref.dA[layer]
+    kink = _kink_story(layer, db, ref, spec)
+    if kink:
+        return f"formula 2 at layer {layer}: {kink}"
     if _close(db, dA.sum(axis=0)):
         return f"formula 2 at layer {layer}: the factor g'(z^({layer})) is left out"
     if _close(db, (_activation_slope(name, ref.A[layer]) * dA).sum(axis=0)):
@@ -265,9 +268,28 @@ def _hidden_layer_story(
     return None
 
 
+def _kink_story(layer: int, db: np.ndarray, ref: AutodiffPass, spec: Any) -> str | None:
+    """relu'(0) taken as 1 (``z >= 0``) where z^(layer) is exactly 0, if that gives ∂R/∂b."""
+    Z = ref.Z[layer]
+    zeros = int(np.count_nonzero(Z == 0))
+    if spec.activations[layer - 1] != "relu" or not zeros:
+        return None
+    slope = np.where(Z == 0, 1.0, ref.g_prime[layer])
+    if not _close(db, (slope * ref.dA[layer]).sum(axis=0)):
+        return None
+    where = "the entry" if zeros == 1 else f"the {zeros} entries"
+    return (
+        f"relu'(0) is taken as 1 at {where} where z^({layer}) = 0 exactly; "
+        f"relu'(0) = 0 (as jax.nn.relu defines it)"
+    )
+
+
 def _output_layer_story(db: np.ndarray, ref: AutodiffPass, spec: Any) -> str | None:
     L = spec.depth
     name = spec.activations[L - 1]
+    kink = _kink_story(L, db, ref, spec)
+    if kink:
+        return f"the output activation's g': {kink}"
     if name != "identity" and _close(db, ref.dA[L].sum(axis=0)):
         return f"the output activation's g' ({name}) is left out of ∂R/∂z^({L})"
     return None

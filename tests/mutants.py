@@ -307,6 +307,19 @@ def transposed_weight_gradients(params, X, Y, spec):
     return [(dW.T, db) for dW, db in manual_gradients(params, X, Y, spec)]
 
 
+def _relu_prime_at_zero_one(xp, name, z):
+    if name == "relu":
+        return (z >= 0).astype(z.dtype)
+    return activation_derivative(xp, name, z)
+
+
+def relu_prime_at_zero_one(params, X, Y, spec):
+    """relu'(z) as (z >= 0): 1 at z = 0, where jax.nn.relu (and the contract) has 0."""
+    Z, A = _forward(params, X, spec)
+    dH = loss_derivative(np, spec.loss, A[-1], Y) / len(X)
+    return _backward(params, Z, A, spec, dH, slope=_relu_prime_at_zero_one)
+
+
 #: name -> the failure kind ``check`` must report for it at default settings
 KINDS = {
     "far_layers_without_g_prime": "wrong_values",
@@ -322,4 +335,5 @@ KINDS = {
     "returns_float32": "wrong_values",
     "nan_then_unsupported": "non_finite",
     "transposed_weight_gradients": "bad_structure",
+    "relu_prime_at_zero_one": "wrong_values",
 }

@@ -99,6 +99,31 @@ def test_diagnoses_name_the_real_cause(zoo, name, formula, words):
         assert "loss derivative" not in found.diagnosis.summary
 
 
+def test_relu_prime_at_an_exact_zero_is_the_contracts_zero(zoo):
+    for seed in SEEDS:
+        found = zoo("relu_prime_at_zero_one", seed)
+        assert "relu'(0) is taken as 1" in " ".join(found.diagnosis.lines()), found.render()
+
+
+def test_an_exact_zero_is_no_kink_but_a_computed_zero_may_be():
+    """z = 0 exactly where every term has a zero factor and b = 0: no computation can land on
+    the other side, so relu'(0) = 1 is wrong there. A z that is 0 only after cancellation
+    (3 - 3) may be ±u in another computation: either side of the kink is allowed there."""
+    from reference.spec import Spec
+    from reference.verify import verify
+
+    spec = Spec((2, 2, 1), ("relu", "identity"), "square")
+    Y = np.array([[0.5], [-1.0]])
+    W1 = np.array([[1.0, 3.0], [2.0, -3.0]])
+    W2 = np.array([[1.5], [-2.0]])
+    params = [(W1, np.zeros(2)), (W2, np.array([0.25]))]
+    exact = np.array([[0.0, 0.0], [1.0, 0.5]])  # row 1: z^(1) = (0, 0) exactly
+    cancelled = np.array([[1.0, 1.0], [1.0, 0.5]])  # z^(1)_2 = 3 - 3 = 0 by cancellation
+    assert verify(manual.gradients, params, exact, Y, spec).ok
+    assert not verify(mutants.relu_prime_at_zero_one, params, exact, Y, spec).ok
+    assert verify(mutants.relu_prime_at_zero_one, params, cancelled, Y, spec).ok
+
+
 def test_a_float32_result_says_why():
     found = check(mutants.returns_float32, examples=5)
     text = found.render()
