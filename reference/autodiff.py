@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,7 +31,14 @@ import numpy as np
 from reference.network import jax_activation, per_example_loss
 from reference.spec import ACTIVATIONS, LOSSES, as_spec, check_arrays
 
-__all__ = ["AutodiffPass", "as_arrays", "autodiff_backward", "autodiff_gradients", "computing_in"]
+__all__ = [
+    "AutodiffPass",
+    "as_arrays",
+    "autodiff_backward",
+    "autodiff_gradients",
+    "autodiff_started",
+    "computing_in",
+]
 
 
 class AutodiffPass(NamedTuple):
@@ -176,8 +183,10 @@ def _compiled(stacked: bool = False) -> Any:
     return jax.jit(_stacked_pass if stacked else _autodiff_pass)
 
 
-def _run_padded(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> tuple:
-    """The differentiated pass on the padded network; every result cut back to the real one."""
+def _run_padded(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> Callable[[], tuple]:
+    """Start the differentiated pass on the padded network; the function returned waits for it
+    and cuts every result back to the real network. JAX computes asynchronously: the caller
+    may do other work in between."""
     L = spec.depth
     activations = list(spec.activations)
     n = X.shape[0]
@@ -207,35 +216,38 @@ def _run_padded(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> tuple:
         masks,
     )
     X_padded, Y_padded = _padded(X, (rows, widths[0])), _padded(Y, (rows, widths[-1]))
-    if shape is not None:
-        dW, db, rows_out, risk = (
-            np.asarray(a) for a in _compiled(True)(padded, X_padded, Y_padded, plan)
-        )
-        grads = list(zip(dW, db, strict=True))
-        Z, G, dZ = (list(q[1:]) for q in rows_out[:3])
-        A, dA = list(rows_out[3]), list(rows_out[4])
-    else:
-        grads, Z, A, G, dZ, dA, risk = _compiled()(padded, X_padded, Y_padded, plan)
+    running = _compiled(shape is not None)(padded, X_padded, Y_padded, plan)
 
-    def cut(array: Any, columns: int) -> np.ndarray:
-        return np.asarray(array)[:n, :columns]
+    def finish() -> tuple:
+        if shape is not None:
+            dW, db, rows_out, risk = (np.asarray(a) for a in running)
+            grads = list(zip(dW, db, strict=True))
+            Z, G, dZ = (list(q[1:]) for q in rows_out[:3])
+            A, dA = list(rows_out[3]), list(rows_out[4])
+        else:
+            grads, Z, A, G, dZ, dA, risk = running
 
-    out_grads = [
-        (np.asarray(dW)[:fan_in, :fan_out], np.asarray(db)[:fan_out])
-        for (dW, db), fan_in, fan_out in zip(
-            grads[:L], spec.widths[:-1], spec.widths[1:], strict=True
+        def cut(array: Any, columns: int) -> np.ndarray:
+            return np.asarray(array)[:n, :columns]
+
+        out_grads = [
+            (np.asarray(dW)[:fan_in, :fan_out], np.asarray(db)[:fan_out])
+            for (dW, db), fan_in, fan_out in zip(
+                grads[:L], spec.widths[:-1], spec.widths[1:], strict=True
+            )
+        ]
+        units = spec.widths[1:]
+        return (
+            out_grads,
+            [cut(z, m) for z, m in zip(Z[:L], units, strict=True)],
+            [cut(a, m) for a, m in zip(A[: L + 1], spec.widths, strict=True)],
+            [cut(g, m) for g, m in zip(G[:L], units, strict=True)],
+            [cut(d, m) for d, m in zip(dZ[:L], units, strict=True)],
+            [cut(d, m) for d, m in zip(dA[: L + 1], spec.widths, strict=True)],
+            float(risk),
         )
-    ]
-    units = spec.widths[1:]
-    return (
-        out_grads,
-        [cut(z, m) for z, m in zip(Z[:L], units, strict=True)],
-        [cut(a, m) for a, m in zip(A[: L + 1], spec.widths, strict=True)],
-        [cut(g, m) for g, m in zip(G[:L], units, strict=True)],
-        [cut(d, m) for d, m in zip(dZ[:L], units, strict=True)],
-        [cut(d, m) for d, m in zip(dA[: L + 1], spec.widths, strict=True)],
-        risk,
-    )
+
+    return finish
 
 
 def autodiff_backward(params: Any, X: Any, Y: Any, spec: Any) -> AutodiffPass:
@@ -243,11 +255,20 @@ def autodiff_backward(params: Any, X: Any, Y: Any, spec: Any) -> AutodiffPass:
 
     Computes in the dtype of the inputs (float64 unless they are float32); see ``AutodiffPass``.
     """
+    return autodiff_started(params, X, Y, spec)()
+
+
+def autodiff_started(params: Any, X: Any, Y: Any, spec: Any) -> Callable[[], AutodiffPass]:
+    """``autodiff_backward`` started: JAX computes while the caller goes on, and the function
+    returned waits for the pass and gives it."""
     spec = as_spec(spec)
     check_arrays(params, X, Y, spec)
     params, X, Y = as_arrays(params, X, Y)
     with computing_in(X.dtype):
-        grads, Z, A, G, dZ, dA, risk = _run_padded(params, X, Y, spec)
+        finish = _run_padded(params, X, Y, spec)
+
+    def result() -> AutodiffPass:
+        grads, Z, A, G, dZ, dA, risk = finish()
         return AutodiffPass(
             grads=grads,
             Z=[None, *Z],
@@ -255,8 +276,10 @@ def autodiff_backward(params: Any, X: Any, Y: Any, spec: Any) -> AutodiffPass:
             g_prime=[None, *G],
             dZ=[None, *dZ],
             dA=dA,
-            risk=float(risk),
+            risk=risk,
         )
+
+    return result
 
 
 def autodiff_gradients(

@@ -98,10 +98,13 @@ class FiniteDifferences(NamedTuple):
     sampled: list  # bool: the entry was differenced (see ``sampled_entries``); else NaN, no verdict
 
 
+#: (depth, width, batch) up to which ``sampled_entries`` asks for every entry: the harness's
+#: small corner (at most about 1.3 million multiply-adds of differencing), where three cases in
+#: four are drawn.
+FULL_SHAPE = (4, 8, 8)
 #: Work of differencing every entry (stencil points x examples x multiply-adds of the layers a
-#: point recomputes) up to which ``sampled_entries`` asks for every entry: every network of
-#: depth up to 4, widths and batch up to 8 (about 1.3 million) is differenced in full.
-FULL_UP_TO = 2_000_000
+#: point recomputes) up to which a network outside ``FULL_SHAPE`` is differenced in full too.
+FULL_UP_TO = 250_000
 #: Beyond it, this many entries at random (one of a W, one of a b, each of a random layer), and
 #: up to ``WORST`` entries of each W^(l) and b^(l) where a candidate is furthest outside its
 #: tolerance against ``jax.grad``.
@@ -119,19 +122,26 @@ def differencing_work(spec: Any, n: int) -> int:
     return total
 
 
+def differenced_in_full(spec: Any, n: int) -> bool:
+    """Does ``sampled_entries`` ask for every entry of ``spec`` at batch ``n``?"""
+    depth, width, batch = FULL_SHAPE
+    corner = spec.depth <= depth and max(spec.widths) <= width and n <= batch
+    return corner or differencing_work(spec, n) <= FULL_UP_TO
+
+
 def sampled_entries(spec: Any, X: np.ndarray, comparison: Any = None) -> list | None:
     """Which entries ``finite_differences`` should difference: None (every one) for networks
-    up to ``FULL_UP_TO``; beyond it, per layer the flat indices into [W^(l); b^(l)] of a random
-    entry of some W and of some b (the same ones for the same spec) and, given a comparison of a
-    candidate with ``jax.grad``, up to ``WORST`` entries of each W and b where it is furthest
-    outside its tolerance.
+    within ``FULL_SHAPE`` or ``FULL_UP_TO`` (``differenced_in_full``); beyond them, per layer
+    the flat indices into [W^(l); b^(l)] of a random entry of some W and of some b (the same
+    ones for the same spec) and, given a comparison of a candidate with ``jax.grad``, up to
+    ``WORST`` entries of each W and b where it is furthest outside its tolerance.
 
     The ``jax.grad`` comparison judges every entry whatever this picks: the finite differences
     confirm it where the candidate is suspect and at random places, at a cost that does not
     grow with the parameter count. (The suite checks ``jax.grad`` against every entry's finite
     differences on such networks too.)
     """
-    if differencing_work(spec, X.shape[0]) <= FULL_UP_TO:
+    if differenced_in_full(spec, X.shape[0]):
         return None
     rng = np.random.default_rng(0)
     picked: list[list[np.ndarray]] = [[] for _ in spec.shapes()]
