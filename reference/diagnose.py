@@ -299,26 +299,27 @@ def _output_layer_story(db: np.ndarray, ref: AutodiffPass, spec: Any) -> str | N
 _LSTSQ_UP_TO = 4_000_000
 
 
-def _consistent_below(layer: int, result: Any) -> bool | None:
-    """Are the candidate's gradients of layers 1 ... ``layer`` what formulas 1-4 give, at this
-    forward pass, from some ∂R/∂z^(layer)? None where the test cannot fail (no more equations
-    than unknowns) or is too large to run."""
+def _consistent_below(layer: int, result: Any, lowest: int = 1) -> bool | None:
+    """Are the candidate's gradients of layers ``lowest`` ... ``layer`` what formulas 1-4 give,
+    at this forward pass, from some ∂R/∂z^(layer)? None where the test cannot fail (no more
+    equations than unknowns) or is too large to run."""
     ref, params, candidate = result.reference, result.params, result.candidate
     n, units = ref.A[0].shape[0], ref.A[layer].shape[1]
     m = n * units
-    equations = sum((W.shape[0] + 1) * W.shape[1] for W, _ in params[:layer])
+    equations = sum((W.shape[0] + 1) * W.shape[1] for W, _ in params[lowest - 1 : layer])
     if m >= equations or m * equations > _LSTSQ_UP_TO:
         return None
     delta = np.eye(m).reshape(m, n, units)  # every basis vector of ∂R/∂z^(layer), (m, n, n_l)
     columns = []
-    for current in range(layer, 0, -1):
+    for current in range(layer, lowest - 1, -1):
         dW = np.einsum("ni,mnj->mij", ref.A[current - 1], delta)  # formula 3
         columns.append(np.concatenate([dW.reshape(m, -1), delta.sum(axis=1)], axis=1))  # 4
-        if current > 1:  # formulas 1-2
+        if current > lowest:  # formulas 1-2
             delta = (delta @ params[current - 1][0].T) * ref.g_prime[current - 1]
-    basis = np.concatenate(columns[::-1], axis=1)  # (m, equations), layers 1 ... layer
-    target = np.concatenate([np.append(np.ravel(dW), db) for dW, db in candidate[:layer]])
-    true = np.concatenate([np.append(np.ravel(dW), db) for dW, db in ref.grads[:layer]])
+    basis = np.concatenate(columns[::-1], axis=1)  # (m, equations), layers lowest ... layer
+    kept = slice(lowest - 1, layer)
+    target = np.concatenate([np.append(np.ravel(dW), db) for dW, db in candidate[kept]])
+    true = np.concatenate([np.append(np.ravel(dW), db) for dW, db in ref.grads[kept]])
     if not np.all(np.isfinite(basis)) or not np.all(np.isfinite(target)):
         return None
     coefficients, *_ = np.linalg.lstsq(basis.T, target, rcond=None)
@@ -383,13 +384,61 @@ def _sizes(result: Any) -> tuple[int, int, int, str]:
     return (result.reference.A[0].shape[0], spec.widths[0], spec.widths[-1], spec.loss)
 
 
-def _undetermined(diagnosis: Diagnosis, top: int, where: str) -> Diagnosis:
+def _highest_wrong(result: Any) -> int | None:
+    """The highest layer a finite, wrong candidate gets wrong against either witness."""
+    if result.candidate is None or result.kind != "wrong_values":
+        return None
+    layers = [
+        p.layer
+        for comparison in (result.vs_autodiff, result.vs_fd)
+        if comparison is not None
+        for p in comparison.mismatches
+    ]
+    return max(layers, default=None)
+
+
+def _unreached(diagnosis: Diagnosis, top: int) -> Diagnosis:
+    diagnosis.formula = None
+    diagnosis.summary = (
+        f"no single formula is determined: layer {top} is wrong in W and b while every layer "
+        f"below it is right on the case as drawn"
+    )
+    diagnosis.details = [
+        f"a wrong ∂R/∂z^({top}) (formulas 1-2) would reach layers {top - 1} and below through "
+        f"W^({top}) and g'(z^({top - 1})) unless its error vanished there; more likely "
+        f"∂R/∂W^({top}) and ∂R/∂b^({top}) themselves (formulas 3-4) are computed from something "
+        f"else, or not kept"
+    ]
+    return diagnosis
+
+
+def _right_below(top: int, result: Any) -> bool:
+    """Are the candidate's gradients of every layer below ``top`` right against ``jax.grad``,
+    with some of them nonzero (so that they show what ∂R/∂z^(top) reached them)?"""
+    if top <= 1 or result.vs_autodiff is None:
+        return False
+    below = [p for p in result.vs_autodiff.params if p.layer < top]
+    grads = [a for pair in result.reference.grads[: top - 1] for a in pair]
+    return all(p.ok for p in below) and any(np.any(g) for g in grads)
+
+
+def _undetermined(
+    diagnosis: Diagnosis, top: int, where: str, right_below: bool = False
+) -> Diagnosis:
     diagnosis.formula = None
     diagnosis.summary = (
         f"no single formula explains the numbers: layer {top} is the highest wrong layer, but "
         f"the gradients of layers {top} and below are not what formulas 1-4 give at this "
         f"network's forward pass from any ∂R/∂z^({top}) (least squares on {where})"
     )
+    if right_below:
+        diagnosis.details.insert(
+            0,
+            f"layers {top - 1} and below are right on {where}, so the ∂R/∂z^({top}) that "
+            f"formulas 1-2 carried down was right: ∂R/∂W^({top}) and ∂R/∂b^({top}) are not "
+            f"formulas 3-4 applied to it (computed from something else, or not kept)",
+        )
+        return diagnosis
     diagnosis.details.insert(
         0,
         "the gradient was computed at another forward pass (a bias or an activation left out "
@@ -518,15 +567,28 @@ def diagnose(
         return diagnosis
     if not quick:
         here = _consistent_below(top, result)
-        drawn = [
-            _consistent_below(other.spec.depth, other)
-            for other in also
-            if top == L and other.candidate is not None and other.kind == "wrong_values"
-        ]
         if here is False:
-            return _undetermined(diagnosis, top, "this case")
-        if False in drawn:
-            return _undetermined(diagnosis, top, "the case as drawn")
+            return _undetermined(diagnosis, top, "this case", _right_below(top, result))
+        # the case as drawn, at its own highest wrong layer: shrinking may have zeroed the
+        # weights through which a wrong ∂R/∂z^(top) would show in the layers below
+        # (at a hidden layer, only where every layer below it is right there: a mistake
+        # that repeats in every layer, such as g' left out, is still named)
+        for other in also:
+            other_top = _highest_wrong(other)
+            if other_top is None or (top == L and other_top != other.spec.depth):
+                continue
+            right = other_top < other.spec.depth and _right_below(other_top, other)
+            if top < L and not right:
+                continue
+            consistent = _consistent_below(other_top, other)
+            if consistent is None and other_top > 1:  # too large: the two layers at the top
+                consistent = _consistent_below(other_top, other, lowest=other_top - 1)
+            if consistent is False:
+                return _undetermined(diagnosis, top, "the case as drawn", right)
+            if consistent is None and right and not below:
+                # too many unknowns for least squares to decide; the layers below still show
+                # that no wrong ∂R/∂z^(top) reached them
+                return _unreached(diagnosis, top)
     if top == L:
         diagnosis.formula = "output"
         story = _output_layer_story(db, ref, spec)

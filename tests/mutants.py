@@ -157,6 +157,16 @@ def far_layers_without_g_prime(params, X, Y, spec):
     return grads
 
 
+def unkept_layer_gradient(params, X, Y, spec):
+    """In networks of depth 5 or more, layer 2's ∂R/∂W and ∂R/∂b are left at zero (never
+    stored); ∂R/∂z^(2) is computed and carried down right, so layer 1 is right."""
+    Z, A = _forward(params, X, spec)
+    grads = _backward(params, Z, A, spec, loss_derivative(np, spec.loss, A[-1], Y) / len(X))
+    if spec.depth >= 5:
+        grads[1] = (np.zeros_like(grads[1][0]), np.zeros_like(grads[1][1]))
+    return grads
+
+
 def blocked_formula_1(params, X, Y, spec):
     """Formula 1 summed over the next layer's units in blocks of 8, the last block only when it
     is full (a layer of width 9 to 15 loses its last units; widths up to 8 are right)."""
@@ -323,6 +333,7 @@ def relu_prime_at_zero_one(params, X, Y, spec):
 #: name -> the failure kind ``check`` must report for it at default settings
 KINDS = {
     "far_layers_without_g_prime": "wrong_values",
+    "unkept_layer_gradient": "wrong_values",
     "blocked_formula_1": "wrong_values",
     "per_chunk_normalised": "wrong_values",
     "stateful_buffers": "nondeterministic",

@@ -99,6 +99,17 @@ def test_diagnoses_name_the_real_cause(zoo, name, formula, words):
         assert "loss derivative" not in found.diagnosis.summary
 
 
+def test_a_layer_whose_gradient_is_not_kept_is_not_blamed_on_formulas_1_2(zoo):
+    # layer 2 wrong, layer 1 right: a wrong ∂R/∂z^(2) would have reached layer 1, so naming
+    # formulas 1-2 at layer 2 would be confidently wrong
+    for seed in SEEDS:
+        found = zoo("unkept_layer_gradient", seed)
+        assert found.kind == "wrong_values", found.render()
+        assert found.case.spec.depth >= 5
+        assert found.diagnosis.formula != "1-2", found.render()
+        assert "formulas 3-4" in " ".join(found.diagnosis.lines()), found.render()
+
+
 def test_relu_prime_at_an_exact_zero_is_the_contracts_zero(zoo):
     for seed in SEEDS:
         found = zoo("relu_prime_at_zero_one", seed)
