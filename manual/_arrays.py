@@ -22,14 +22,15 @@ def _is_jax_array(value: Any) -> bool:
 
 
 def _leaves(params: Any, X: Any, Y: Any) -> list[Any]:
-    return [array for pair in params for array in pair] + [X, Y]
+    return [array for pair in params for array in pair] + [X] + ([] if Y is None else [Y])
 
 
-def prepare(params: Any, X: Any, Y: Any) -> tuple[ModuleType, list, Any, Any]:
+def prepare(params: Any, X: Any, Y: Any = None) -> tuple[ModuleType, list, Any, Any]:
     """Return ``(xp, params, X, Y)`` with every array in one floating dtype of namespace ``xp``.
 
     The dtype is the promotion of the inputs' dtypes; integer inputs compute in float64 on
-    NumPy (and in JAX's default float on JAX).
+    NumPy (and in JAX's default float on JAX). ``Y=None`` (the forward pass needs no targets)
+    takes no part in the promotion and comes back as None.
     """
     leaves = _leaves(params, X, Y)
     if any(_is_jax_array(leaf) for leaf in leaves):
@@ -47,4 +48,5 @@ def prepare(params: Any, X: Any, Y: Any) -> tuple[ModuleType, list, Any, Any]:
             dtype = np.dtype(np.float64)
     arrays = [array.astype(dtype) for array in arrays]
     pairs = [(arrays[2 * k], arrays[2 * k + 1]) for k in range(len(params))]
-    return xp, pairs, arrays[-2], arrays[-1]
+    X, *rest = arrays[2 * len(params) :]
+    return xp, pairs, X, rest[0] if rest else None

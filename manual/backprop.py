@@ -19,6 +19,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from manual._arrays import prepare
 from manual.activations import activation, activation_derivative
 from manual.losses import loss, loss_derivative
@@ -76,10 +78,14 @@ def forward(params: Any, X: Any, spec: Any) -> Forward:
         spec: a ``reference.Spec`` (or any object with ``widths``, ``activations``, ``loss``).
     """
     spec = as_spec(spec)
-    n = getattr(X, "shape", (1,))[0]
-    dummy_Y = [[0.0] * spec.widths[-1]] * n  # forward ignores Y; only its shape is checked
-    check_arrays(params, X, dummy_Y, spec)
-    xp, params, X, _ = prepare(params, X, dummy_Y)
+    try:
+        n = (X.shape if hasattr(X, "shape") else np.shape(X))[0]
+    except (ValueError, IndexError):  # ragged or 0-d: check_arrays names the problem
+        n = 1
+    # forward needs no Y: a stand-in of the right shape lets check_arrays validate the rest,
+    # and prepare leaves it out of the dtype promotion
+    check_arrays(params, X, np.empty((n, spec.widths[-1])), spec)
+    xp, params, X, _ = prepare(params, X)
     return _forward(xp, params, X, spec.activations)
 
 
