@@ -341,8 +341,9 @@ def _failure_lines(found: CheckResult) -> list[str]:
         f"n = {found.case.X.shape[0]}"
     )
     error = _error_text(result)
-    if error is not None:
-        lines.append(f"  the implementation {error}")
+    if error is not None:  # "raised ...", "returned ...", or a sentence of its own
+        verb = error.split(" ", 1)[0] in ("raised", "returned", "did")
+        lines.append(f"  the implementation {error}" if verb else f"  {error}")
     for item in found.mismatches():
         got, want = number_pair(item["implementation"], item["witness_value"])
         lines.append(
