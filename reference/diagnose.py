@@ -479,7 +479,10 @@ def diagnose(
     L, n = spec.depth, ref.A[0].shape[0]
     top = max(layer for layer, _ in wrong)
     at_top = {param for layer, param in wrong if layer == top}
+    wrong_at_top = "W and b"
     if top in blind:
+        if "W" not in at_top:
+            wrong_at_top = "b (its W sees only zero inputs, so its ∂R/∂W is 0 either way)"
         at_top.add("W")
     below = sorted({layer for layer, _ in wrong if layer < top})
     diagnosis = Diagnosis(wrong=wrong, layer=top)
@@ -593,7 +596,7 @@ def diagnose(
         diagnosis.formula = "output"
         story = _output_layer_story(db, ref, spec)
         diagnosis.summary = (
-            f"output layer {L} wrong in W and b: ∂R/∂z^({L}) is wrong at the start of the "
+            f"output layer {L} wrong in {wrong_at_top}: ∂R/∂z^({L}) is wrong at the start of the "
             f"backward pass: the loss derivative ∂ℓ/∂H, the 1/n, or the output activation's g'"
         )
         if story:
@@ -601,8 +604,8 @@ def diagnose(
         return diagnosis
     diagnosis.formula = "1-2"
     diagnosis.summary = (
-        f"layer {top + 1} right, layer {top} wrong in W and b: formulas 1-2 at layer {top}, the "
-        f"W^({top + 1}) sum or g'(z^({top}))"
+        f"layer {top + 1} right, layer {top} wrong in {wrong_at_top}: formulas 1-2 at layer {top}, "
+        f"the W^({top + 1}) sum or g'(z^({top}))"
     )
     story = _hidden_layer_story(top, db, ref, params, spec)
     if story:
