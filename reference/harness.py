@@ -175,7 +175,8 @@ class CheckResult:
         """The report for a terminal: verdict, counterexample, diagnosis, table, snippet."""
         head = (
             f"backprop-verify check {self.implementation}: {self.examples} random case"
-            f"{'s' if self.examples != 1 else ''}, seed {self.seed}, {self.dtype}"
+            f"{'s' if self.examples != 1 else ''}{'' if self.ok else ' run'}, seed {self.seed}, "
+            f"{self.dtype}"
         )
         if self.precision != "standard":
             head += f", precision {self.precision}"
