@@ -454,3 +454,77 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
                 assert abs(risks[e, k] - exact) <= floor[e], (layer, index, offset)
     for layer, name in enumerate(activations[1:], start=1):
         assert ((layer, True) in used) == (small_move > 0 and name in fd_module._TANH_LIKE)
+
+
+# The checks of `_estimate` at their edges. Each allowance is the most rounding can contribute:
+# every value of R carries at most ε, so D(s) = (R(w+s) - R(w-s)) / 2s carries ε/s, and with
+# noise = ε/h: D(h) 1, D(h/2) 2 and D(h/4) 4 noise; the even part S(s) = (R(w+s) + R(w-s) -
+# 2 R(w)) / s^2 carries 4 ε / s^2: S(h) 4, S(h/2) 16, S(h/4) 64 noise/h. A difference just inside
+# an allowance passes and one just outside fails, so an allowance or ratio made looser, even
+# by a fraction of a percent, fails a test.
+H, EPS, BASE = 2.0**-4, 1e-6, 0.5
+NOISE = EPS / H
+
+
+def estimate(D=(0.0, 0.0, 0.0), S=(0.0, 0.0, 0.0), eps=EPS):
+    """`_estimate` of the stencil whose central quotients are D(h), D(h/2), D(h/4) and whose
+    even parts are S(h), S(h/2), S(h/4): R(w ± s) = R(w) ± s D(s) + s^2 S(s) / 2."""
+    risks = []
+    for s, d, even in zip((H, H / 2, H / 4), D, S, strict=True):
+        risks += [BASE + s * d + s * s * even / 2, BASE - s * d + s * s * even / 2]
+    return fd_module._estimate(np.array([risks]), BASE, np.array([H]), np.array([float(eps)]))
+
+
+@pytest.mark.parametrize(("margin", "expanding"), [(0.999, True), (1.001, False)])
+def test_the_odd_part_allows_exactly_the_rounding_of_its_quotients(margin, expanding):
+    # |(D(h) - D(h/2)) - 4 (D(h/2) - D(h/4))| = |D(h) - 5 D(h/2) + 4 D(h/4)| carries at most
+    # 1 + 5 x 2 + 4 x 4 = 27 noise; with D(h) = D(h/2) = 0 the 25% part adds nothing
+    assert bool(estimate(D=(0.0, 0.0, margin * 27 * NOISE / 4)).expanding[0]) is expanding
+
+
+@pytest.mark.parametrize(("margin", "expanding"), [(0.99, True), (1.01, False)])
+def test_the_odd_part_allows_a_ratio_within_25_percent_of_4(margin, expanding):
+    # D(h) - D(h/2) = 1 and D(h/2) - D(h/4) = (1 + 0.25 margin) / 4, without rounding
+    D = (3.0, 2.0, 2.0 - (1 + 0.25 * margin) / 4)
+    assert bool(estimate(D=D, eps=0.0).expanding[0]) is expanding
+
+
+@pytest.mark.parametrize(("margin", "expanding"), [(0.999, True), (1.001, False)])
+def test_the_even_part_allows_exactly_the_rounding_of_its_quotients(margin, expanding):
+    # |S(h) - 5 S(h/2) + 4 S(h/4)| carries at most 4 + 5 x 16 + 4 x 64 = 340 noise / h
+    assert bool(estimate(S=(0.0, 0.0, margin * 340 * NOISE / H / 4)).expanding[0]) is expanding
+
+
+@pytest.mark.parametrize(("margin", "expanding"), [(0.99, True), (1.01, False)])
+def test_the_even_part_allows_a_ratio_within_25_percent_of_4(margin, expanding):
+    S = (3.0, 2.0, 2.0 - (1 + 0.25 * margin) / 4)
+    assert bool(estimate(S=S, eps=0.0).expanding[0]) is expanding
+
+
+def test_an_exact_expansion_is_expanding():
+    # D(s) = 1 + s^2 and S(s) = 2 + s^2 exactly, beside the edge cases above
+    D = tuple(1 + s * s for s in (H, H / 2, H / 4))
+    S = tuple(2 + s * s for s in (H, H / 2, H / 4))
+    assert estimate(D=D, S=S, eps=0.0).expanding[0]
+
+
+def test_the_error_estimate_is_the_richardson_difference_plus_the_rounding_of_the_value():
+    # R2 = (4 D(h/4) - D(h/2)) / 3 carries (4 x 4 + 2) / 3 = 6 noise; R1 = (4 D(h/2) - D(h)) / 3.
+    # D = (1, 1, 1 + x): R1 = 1, R2 = 1 + 4x/3
+    x = 3e-3
+    result = estimate(D=(1.0, 1.0, 1.0 + x))
+    assert result.value[0] == pytest.approx(1 + 4 * x / 3, rel=1e-12, abs=0)
+    assert result.error[0] == pytest.approx(4 * x / 3 + 6 * NOISE, rel=1e-6, abs=0)
+    assert estimate(D=(1.0, 1.0, 1.0)).error[0] == pytest.approx(6 * NOISE, rel=1e-6, abs=0)
+
+
+def test_the_one_sided_interval_extends_by_the_spread_and_the_rounding_of_its_quotients():
+    # A corner at w: R(w - s) = R(w) and R(w + s) = R(w) + s + s^2. The one-sided quotients are
+    # 0, 0 on the left and 1 + s at s = h/2, h/4 on the right (spread h/4); each, over s = h/4,
+    # carries 2 ε / (h/4) = 8 noise. The central value (1/2 + s/2) lies inside.
+    risks = []
+    for s in (H, H / 2, H / 4):
+        risks += [BASE + s + s * s, BASE]
+    result = fd_module._estimate(np.array([risks]), BASE, np.array([H]), np.array([EPS]))
+    assert result.lower[0] == pytest.approx(-(H / 4 + 8 * NOISE), rel=1e-9, abs=0)
+    assert result.upper[0] == pytest.approx(1 + H / 2 + H / 4 + 8 * NOISE, rel=1e-9)
