@@ -9,12 +9,14 @@ the three-way checks show it), so the difference is rounding alone.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 import manual
 from reference import Spec
-from reference.autodiff import autodiff_backward
+from reference.autodiff import AutodiffPass, autodiff_backward
 from reference.compare import backprop_error_bound, compare_to_autodiff, compare_to_fd
 from reference.directional import directional_check
 from reference.fd import finite_differences
@@ -293,3 +295,161 @@ def test_a_step_outside_the_asymptotic_regime_is_retried_until_it_is_inside():
     assert not fd.unresolved[0][0][0, 0]
     assert abs(fd.gradients[0][0][0, 0] - -19200.0) <= fd.error[0][0][0, 0]
     assert fd.error[0][0][0, 0] <= 1e-4 * 19200
+
+
+# The float64 bound on a chain of single units (one example, every width 1), the recurrences of
+# reference/compare.py's docstring written out for scalars, with u = 2^-52, t = 2^-1022:
+#   forward, a sum of the product and the bias (k = 2 terms):
+#     e(z) = γ_2 (|a| + e(a)) |w| + γ_2 |b| + 2t + e(a) |w| + (|a| + e(a)) f(w) + f(b), where
+#     f(v) = |v| if v is subnormal (it may be read as 0), else 0; e(x) = f(x)
+#     e(g') = c_g e(z) + (4 + 4 s_g) u for sigmoid, tanh and softplus (c_g = max |g''|); 0 for
+#             piecewise-linear g, whose g' is exact, except at a z within e(z) of a kink: the
+#             jump of g' there, 1 for relu, 0.99 for leaky_relu
+#     e(a') = (|g'| + e(g')) e(z) + 4u (|a'| + s_g) + t
+#   the loss derivative D = ℓ'(a_L, y), its terms |D| + |y| + |a_L|:
+#     e(D) = λ e(a_L) + 8u (|D| + |y| + |a_L|) + 2 f(y) + 4t + u |D| + t, λ its Lipschitz
+#     constant in H
+#     (2 square, 1/4 logistic, 2 |y| softmax, 0 output)
+#   backward, formula 1 a sum of one term: e(∂R/∂a) = γ_1 (|δ'| + e(δ')) |w'| + t + e(δ') |w'|;
+#   formula 2: e(δ) = e(∂R/∂a) (|g'| + e(g')) + |∂R/∂a| e(g') + u |δ| + t;
+#   formulas 3-4, sums of n + 1 = 2 terms: e(∂R/∂w) = γ_2 |a| (|δ| + e(δ)) + 2t + e(a) (|δ| +
+#   e(δ)) + |a| e(δ), e(∂R/∂b) = γ_2 (|δ| + e(δ)) + e(δ) + 2t.
+# Every constant of the bound changes one of these numbers well beyond the 1e-9 compared.
+def _sigmoid(z):
+    return 1 / (1 + math.exp(-z))
+
+
+SCALAR = {  # g, g', max |g''|, s_g
+    "identity": (lambda z: z, lambda z: 1.0, 0.0, 0.0),
+    "relu": (lambda z: max(z, 0.0), lambda z: float(z > 0), 0.0, 0.0),
+    "leaky_relu": (lambda z: z if z > 0 else 0.01 * z, lambda z: 1.0 if z > 0 else 0.01, 0.0, 0.0),
+    "sigmoid": (_sigmoid, lambda z: _sigmoid(z) * (1 - _sigmoid(z)), 0.0963, 1.0),
+    "tanh": (math.tanh, lambda z: 1 - math.tanh(z) ** 2, 0.770, 1.0),
+    "softplus": (lambda z: math.log1p(math.exp(z)), _sigmoid, 0.25, 1.0),
+}
+LOSS_DERIVATIVE = {  # ℓ'(a, y) and its Lipschitz constant in a
+    "square": (lambda a, y: 2 * (a - y), lambda y: 2.0),
+    "output": (lambda a, y: 1.0, lambda y: 0.0),
+    "logistic": (lambda a, y: _sigmoid(a) - y, lambda y: 0.25),
+    "softmax_cross_entropy": (lambda a, y: 0.0, lambda y: 2 * abs(y)),  # one output: softmax = 1
+}
+JUMP = {"relu": 1.0, "leaky_relu": 0.99}
+
+
+def _chain(names, loss, x, ws, bs, y):
+    """The chain's forward and backward values in exact IEEE float64, and its bound's entries."""
+    u, t = 2.0**-52, 2.0**-1022
+
+    def f(v):
+        return abs(v) if abs(v) < t else 0.0
+
+    def gamma(k):
+        return k * u / (1 - k * u)
+
+    a, e_a = [x], [f(x)]
+    z_, gp, e_g = [None], [None], [None]
+    for name, w, b in zip(names, ws, bs, strict=True):
+        g, dg, c, s = SCALAR[name]
+        z = a[-1] * w + b
+        e_z = gamma(2) * (abs(a[-1]) + e_a[-1]) * abs(w) + gamma(2) * abs(b) + 2 * t
+        e_z += e_a[-1] * abs(w) + (abs(a[-1]) + e_a[-1]) * f(w) + f(b)
+        eg = c * e_z + (4 + 4 * s) * u if s else 0.0
+        if name in JUMP and abs(z) <= e_z:
+            eg = JUMP[name]
+        z_.append(z), gp.append(dg(z)), e_g.append(eg)
+        a.append(g(z))
+        e_a.append((abs(dg(z)) + eg) * e_z + 4 * u * (abs(a[-1]) + s) + t)
+    derivative, lipschitz = LOSS_DERIVATIVE[loss]
+    dA = derivative(a[-1], y)
+    e_dA = lipschitz(y) * e_a[-1] + 8 * u * (abs(dA) + abs(y) + abs(a[-1])) + 2 * f(y) + 4 * t
+    e_dA += u * abs(dA) + t
+    bounds, dAs, deltas = [], [dA], []
+    delta = e_delta = 0.0  # set at layer L before any use
+    for layer in range(len(names), 0, -1):
+        if layer < len(names):
+            w_next = ws[layer]
+            dA = delta * w_next
+            e_dA = gamma(1) * (abs(delta) + e_delta) * abs(w_next) + t + e_delta * abs(w_next)
+            dAs.insert(0, dA)
+        delta = dA * gp[layer]
+        deltas.insert(0, delta)
+        e_delta = e_dA * (abs(gp[layer]) + e_g[layer]) + abs(dA) * e_g[layer]
+        e_delta += u * abs(delta) + t
+        m = abs(delta) + e_delta
+        eW = gamma(2) * abs(a[layer - 1]) * m + 2 * t + e_a[layer - 1] * m
+        eW += abs(a[layer - 1]) * e_delta
+        bounds.insert(0, (eW, gamma(2) * m + e_delta + 2 * t))
+
+    def arrays(values):
+        return [None if v is None else np.array([[v]]) for v in values]
+
+    exact_pass = AutodiffPass(
+        grads=None,
+        Z=arrays(z_),
+        A=arrays(a),
+        g_prime=arrays(gp),
+        dZ=arrays([None, *deltas]),
+        dA=arrays([delta * ws[0], *dAs]),
+        risk=None,
+    )
+    return exact_pass, bounds
+
+
+def _chain_case(chain):
+    names, loss, x, ws, bs, y = chain
+    spec = Spec((1,) * (len(names) + 1), names, loss)
+    params = [(np.array([[w]]), np.array([b])) for w, b in zip(ws, bs, strict=True)]
+    return spec, params, np.array([[x]]), np.array([[y]])
+
+
+def _assert_bounds(bounds, expected):
+    for (eW, eb), (want_W, want_b) in zip(bounds, expected, strict=True):
+        assert float(eW[0, 0]) == pytest.approx(want_W, rel=1e-9, abs=0)
+        assert float(eb[0]) == pytest.approx(want_b, rel=1e-9, abs=0)
+
+
+CHAINS = [
+    # names, loss, x, weights, biases, y
+    (("sigmoid",), "square", 0.7, (1.3,), (-0.4,), 0.2),
+    (("tanh",), "logistic", -1.1, (0.8,), (0.3,), 1.0),
+    (("softplus",), "output", 0.5, (-1.7,), (0.9,), 0.0),
+    (("identity",), "softmax_cross_entropy", 1.5, (2.0,), (-0.5,), 0.6),
+    (("tanh", "sigmoid", "softplus"), "square", 0.9, (1.2, -0.7, 1.6), (0.1, 0.4, -0.2), 0.3),
+    (("leaky_relu", "relu", "identity"), "square", -0.8, (1.5, -2.0, 0.6), (0.2, 0.3, 0.1), 0.5),
+    # a relu and a leaky_relu whose z = 0.1 + 0.2 - 0.3 = 5.6e-17 lies within e(z) of the kink
+    (("relu",), "square", 1.0, (0.1 + 0.2,), (-0.3,), 1.0),
+    (("leaky_relu", "identity"), "square", 1.0, (0.1 + 0.2, 1.0), (-0.3, 0.0), 1.0),
+    # everything 0: the bound is the terms in t alone
+    (("identity", "identity"), "output", 0.0, (0.0, 0.0), (0.0, 0.0), 0.0),
+    (("identity",), "square", 0.0, (0.0,), (0.0,), 0.0),
+    # subnormal x, b and y where no computed value is subnormal
+    (("identity", "relu"), "square", 3e-310, (0.0, 2.0), (0.5, 1e-310), 4e-310),
+]
+
+
+@pytest.mark.parametrize("chain", CHAINS, ids=lambda c: "-".join(c[0]) + "-" + c[1])
+def test_the_bound_of_a_chain_of_single_units_is_its_recurrences_for_scalars(chain):
+    spec, params, X, Y = _chain_case(chain)
+    bounds = backprop_error_bound(
+        autodiff_backward(params, X, Y, spec), params, Y, spec, np.float64
+    )
+    _assert_bounds(bounds, _chain(*chain)[1])
+
+
+# Chains whose computed values are subnormal. A witness may flush those to 0 (XLA on the CPU
+# does), so the magnitudes come from the chain computed in exact IEEE arithmetic, as Python's
+# floats do it: there the flush terms f(v) are the whole bound, and each is pinned.
+SUBNORMAL_CHAINS = [
+    (("identity",), "square", 0.0, (0.0,), (0.0,), 4e-310),  # f(y)
+    (("identity",), "square", 0.0, (0.0,), (3e-310,), 0.0),  # f(b), seen through ℓ' = 2(a - y)
+    (("identity", "identity"), "output", 0.5, (3e-310, 1.0), (0.0, 0.0), 0.0),  # f(w)
+    (("identity", "relu"), "square", 3e-310, (2.0, 5e-310), (1e-310, 0.0), 4e-310),
+    (("sigmoid",), "logistic", 5e-310, (1.0,), (0.0,), 0.0),
+]
+
+
+@pytest.mark.parametrize("chain", SUBNORMAL_CHAINS, ids=lambda c: "-".join(c[0]) + "-" + c[1])
+def test_the_bound_of_a_subnormal_chain_is_its_recurrences_for_scalars(chain):
+    spec, params, _, Y = _chain_case(chain)
+    exact_pass, expected = _chain(*chain)
+    _assert_bounds(backprop_error_bound(exact_pass, params, Y, spec, np.float64), expected)
