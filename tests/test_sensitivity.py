@@ -278,6 +278,28 @@ def test_the_directional_tolerance_from_both_sides():
         assert planted.ok is ok
 
 
+SMALL_SPECS = [
+    Spec((4, 6, 2), ("tanh", "identity"), "square"),
+    Spec((3, 5, 4, 3), ("sigmoid", "softplus", "identity"), "softmax_cross_entropy"),
+    Spec((5, 8, 1), ("tanh", "identity"), "logistic"),
+    Spec((2, 3, 3, 2), ("softplus", "tanh", "sigmoid"), "output"),
+    Spec((4, 6, 2), ("relu", "identity"), "output"),
+]
+
+
+@pytest.mark.parametrize("spec", SMALL_SPECS, ids=lambda s: "-".join(s.activations) + "-" + s.loss)
+def test_the_directional_tolerance_is_below_a_billionth_of_the_gradient(spec):
+    # The tolerance is a worst-case rounding bound (the risk's rounding over the step, about
+    # u / u^(1/5) relative) plus the Richardson difference; on small networks of moderate values
+    # it comes to about 1e-10 of |∇R|, so a tolerance grown tenfold crosses 1e-9 |∇R|.
+    params, X, Y = _random_case(np.random.default_rng(4), spec, n=5)
+    truth = manual.gradients(params, X, Y, spec)
+    norm = float(np.sqrt(sum(float((a**2).sum()) for pair in truth for a in pair)))
+    result = directional_check(manual.gradients, params, X, Y, spec, directions=3)
+    assert result.ok
+    assert np.all(result.tolerance <= 1e-9 * norm), result.tolerance / norm
+
+
 def test_a_step_outside_the_asymptotic_regime_is_retried_until_it_is_inside():
     """tanh(32000 tanh(W x - 1)) at W x = 1: the first step (2^-10) moves z^(2) by about 31,
     h/16 by about 2, both far outside the regime where D(h) - D(h/2) = 4 (D(h/2) - D(h/4));
