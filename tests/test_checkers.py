@@ -205,3 +205,32 @@ def test_jax_arrays_and_lists_are_accepted(three_way):
     assert three_way(as_lists, CASE).ok
     float32 = three_way(as_jax, CASE, np.float32)
     assert float32.ok, float32.message()
+
+
+def test_a_mismatch_is_described_in_one_exact_line():
+    # identity units, x = 1, y = 0, W^(1) = [1 2], W^(2) = [1 1]^T, b = 0: z^(1) = a^(1) = (1, 2),
+    # H = 3, δ^(2) = ℓ' = 2 (3 - 0) = 6, ∂R/∂W^(2) = a^(1)T δ^(2) = (6, 12)^T, ∂R/∂b^(2) = 6,
+    # δ^(1) = δ^(2) W^(2)T = (6, 6), ∂R/∂W^(1) = x δ^(1) = (6 6), ∂R/∂b^(1) = (6, 6): all exact.
+    from reference.autodiff import autodiff_backward
+    from reference.compare import compare_to_autodiff
+
+    spec = Spec((1, 2, 1), ("identity", "identity"), "square")
+    params = [(np.array([[1.0, 2.0]]), np.zeros(2)), (np.array([[1.0], [1.0]]), np.zeros(1))]
+    X, Y = np.array([[1.0]]), np.array([[0.0]])
+    exact = [(np.array([[6.0, 6.0]]), np.array([6.0, 6.0])), (np.array([[6.0], [12.0]]), [6.0])]
+    ref = autodiff_backward(params, X, Y, spec)
+    planted = [(np.array([[6.0, 6.5]]), np.array([6.0, 6.0])), exact[1]]
+    result = compare_to_autodiff(planted, ref, params, Y, spec, np.float64)
+    (wrong,) = result.mismatches
+    tolerance = float(wrong.tolerance)
+    assert 0 < tolerance < 1e-13
+    assert result.message() == (
+        "against jax.grad: DISAGREES\n"
+        f"  layer 1, W[0, 1] (W^(1)_12): candidate 6.5 vs witness 6, |diff| 0.5 "
+        f"(tolerance {tolerance:.3g}), 1 entries wrong"
+    )
+    agreeing = compare_to_autodiff(exact, ref, params, Y, spec, np.float64)
+    assert agreeing.message() == "against jax.grad: agrees"
+    line = agreeing.params[2].describe()  # layer 2's W, worst entry (6 vs 6) at its first
+    assert line.startswith("layer 2, W[0, 0] (W^(2)_11): candidate 6 vs witness 6, |diff| 0 ")
+    assert line.endswith("), ok")
