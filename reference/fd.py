@@ -432,6 +432,11 @@ def _risk_magnitude(H: np.ndarray, Y: np.ndarray, loss: str) -> float:
     if loss == "output":
         return float(np.abs(H).sum(axis=-1).mean())
     terms = np.abs(per_example_loss(np, loss, H, Y)) + np.abs(H * Y).sum(axis=-1)  # (n,)
+    if loss == "softmax_cross_entropy":
+        # log Σ_j exp(H_j - max H) errs by the sum's relative error: about n_L u, plus u per unit
+        # of each exponent's size, the spread of H; times Σ |y|, however small ℓ itself is
+        spread = H.max(axis=-1) - H.min(axis=-1)
+        terms = terms + np.abs(Y).sum(axis=-1) * (H.shape[-1] + spread + np.abs(H).max(axis=-1))
     return float(terms.mean())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 import reference.fd as fd_module
 from reference import Spec, autodiff_gradients
@@ -19,7 +19,7 @@ from reference.fd import (
     step_for,
 )
 from reference.network import per_example_loss
-from reference.strategies import cases
+from reference.strategies import Case, cases
 
 # One weight w, one input x = 1, zero bias: R(w) = ℓ(g(w)), a scalar function of w alone.
 ONE = np.ones((1, 1))
@@ -240,8 +240,19 @@ def test_a_ratio_near_4_by_chance_far_from_the_asymptotic_regime_is_caught():
     assert result.step[0][1][1] < 2.0**-7
 
 
+# softmax cross-entropy with ℓ = log(1 + e^-5) = 0.0067: the sum 1 + e^-5 inside the log rounds
+# by up to u/2, which the log passes on as an absolute error of about 70 u ℓ
+SMALL_SOFTMAX_LOSS = Case(
+    Spec((2, 2), ("identity",), "softmax_cross_entropy"),
+    [(np.zeros((2, 2)), np.array([0.0, -5.0]))],
+    np.zeros((1, 2)),
+    np.array([[1.0, 0.0]]),
+)
+
+
 @settings(max_examples=200, derandomize=True, database=None)
 @given(case=cases(max_depth=4, max_width=6, max_batch=5))
+@example(case=SMALL_SOFTMAX_LOSS)
 def test_forward_error_bounds_the_rounding_of_the_risk(case):
     # float64 R against the same pass in extended precision (where the platform has it, 80-bit):
     # the difference must stay within u F + E, F the loss terms' size, E the propagated bound.
