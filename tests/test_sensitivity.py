@@ -319,6 +319,25 @@ def test_a_step_outside_the_asymptotic_regime_is_retried_until_it_is_inside():
     assert fd.error[0][0][0, 0] <= 1e-4 * 19200
 
 
+@pytest.mark.parametrize(("scale", "resolved"), [(1.5e6, True), (3e6, False)])
+def test_an_entry_is_retried_three_times_and_no_more(scale, resolved):
+    """The network above with 1.5e6 or 3e6 in place of 32000: the steps 2^-10, 2^-14 and 2^-18
+    move z^(2) by 1.5e6 h (at least 5.7) and never behave; 2^-22 moves it by 0.36 and behaves
+    for 1.5e6, while for 3e6 (0.72) it does not, and the entry is left unresolved at the
+    third retry's step. ∂R/∂W^(1)_11 = 2 (0 - 0.3) x scale, as above."""
+    spec = Spec((1, 1, 1, 1), ("tanh", "tanh", "identity"), "square")
+    params = [
+        (np.array([[1.0]]), np.array([-1.0])),
+        (np.array([[scale]]), np.array([0.0])),
+        (np.array([[1.0]]), np.array([0.0])),
+    ]
+    fd = finite_differences(params, np.array([[1.0]]), np.array([[0.3]]), spec)
+    assert fd.step[0][0][0, 0] == 2.0**-22  # 2^-10 / 16^3: three retries
+    assert bool(fd.unresolved[0][0][0, 0]) is not resolved
+    if resolved:
+        assert abs(fd.gradients[0][0][0, 0] - -0.6 * scale) <= fd.error[0][0][0, 0]
+
+
 # The float64 bound on a chain of single units (one example, every width 1), the recurrences of
 # reference/compare.py's docstring written out for scalars, with u = 2^-52, t = 2^-1022:
 #   forward, a sum of the product and the bias (k = 2 terms):
