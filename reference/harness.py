@@ -16,7 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,8 @@ import numpy as np
 from reference.compare import lecture_index
 from reference.diagnose import Diagnosis, diagnose, explain_non_finite, number_pair
 from reference.minimize import minimize, moderated
+from reference.scope import Conventions, Scope, UsageError, options
+from reference.spec import Spec
 from reference.strategies import Case, random_case
 from reference.verify import KIND_WORDS, Entry, ThreeWay, verify
 
@@ -35,10 +37,8 @@ DEFAULT_EXAMPLES = 100
 DEFAULT_TIME_LIMIT = 10.0
 #: Draws a caller's strategy may spend per distinct case before ``check`` stops asking.
 _DRAWS_PER_CASE = 4
-
-
-class UsageError(Exception):
-    """A mistake in what the user asked for; its message is one sentence."""
+#: Cases the implementation may decline (NotImplementedError) per case asked for, and at least.
+_SKIPS_PER_CASE, _SKIPS_AT_LEAST = 10, 200
 
 
 def load_implementation(target: str) -> Callable:
@@ -93,6 +93,9 @@ class CheckResult:
     elapsed: float = 0.0  # seconds
     failed_at: int | None = None  # which case failed first (1-based); None on a pass
     precision: str = "standard"
+    skipped: int = 0  # cases the implementation declined (NotImplementedError)
+    scope: Scope = field(default_factory=Scope)
+    conventions: Conventions = field(default_factory=Conventions)
 
     @property
     def ok(self) -> bool:
@@ -124,6 +127,9 @@ class CheckResult:
             "precision": self.precision,
             "failed_at": self.failed_at,
             "shrink_examples": self.shrink_examples,
+            "skipped": self.skipped,
+            "scope": self.scope.as_dict(),
+            "conventions": self.conventions.as_dict(),
             "elapsed_s": round(self.elapsed, 3),
             "counterexample": None,
         }
@@ -159,17 +165,29 @@ class CheckResult:
         if not (function and module.replace(".", "").isidentifier()):
             return "\n".join([*lines, "# (the implementation has no MODULE:FUNCTION name)"])
         name = function.split(".")[0]
-        lines += [
-            f"from {module} import {name}",
-            "",
-            "",
-            "def call():  # on fresh copies, as the harness calls it",
-            f"    return {function}([(W.copy(), b.copy()) for W, b in params], X.copy(), "
-            "Y.copy(), spec)",
-            "",
-            "",
-        ]
-        return "\n".join(lines + _reproduction(self.result))
+        lines.append(f"from {module} import {name}")
+        conventions = self.conventions
+        if conventions.default:
+            lines += [
+                "",
+                "",
+                "def call():  # on fresh copies, as the harness calls it",
+                f"    return {function}([(W.copy(), b.copy()) for W, b in params], X.copy(), "
+                "Y.copy(), spec)",
+            ]
+        else:
+            lines += [
+                "from reference.scope import Conventions",
+                "",
+                f"conventions = Conventions(**{conventions.changed()!r})  # {conventions.flags()}",
+                "",
+                "",
+                "def call():  # in the implementation's conventions, as the harness calls it",
+                *(f"    {line}" for line in conventions.argument_code(self.case.spec)),
+                f"    got = {function}(*args)",
+                "    return conventions.to_lecture(got, spec, len(X))  # back in lecture terms",
+            ]
+        return "\n".join([*lines, "", "", *_reproduction(self.result)])
 
     def render(self) -> str:
         """The report for a terminal: verdict, counterexample, diagnosis, table, snippet."""
@@ -180,6 +198,13 @@ class CheckResult:
         )
         if self.precision != "standard":
             head += f", precision {self.precision}"
+        if not self.conventions.default:
+            head += f", {self.conventions.flags()}"
+        if self.skipped:
+            head += (
+                f"; {self.skipped} more declined by the implementation (NotImplementedError: "
+                f"outside its scope) and skipped"
+            )
         if self.ok:
             return f"{head}\nPASS: the implementation agrees with jax.grad and finite differences."
         return "\n".join([head, *_failure_lines(self)])
@@ -401,12 +426,17 @@ def _diagnosis(
     return diagnose(result, wrong, also=seen)
 
 
-def case_stream(seed: int, **bounds: Any) -> Iterator[Case]:
+def case_stream(seed: int, scope: Scope | None = None, **bounds: Any) -> Iterator[Case]:
     """The cases ``check`` draws from ``seed``: case i comes from its own NumPy generator,
     seeded by (seed, i), so the sequence depends on the seed alone (not on Hypothesis, on what
-    was imported, or on how many cases were asked for), and two seeds differ from case 1 on."""
+    was imported, or on how many cases were asked for), and two seeds differ from case 1 on.
+    With ``scope``, every case lies inside it (``Scope.draw``)."""
     for i in itertools.count():
-        yield random_case(np.random.default_rng([seed % 2**64, i]), **bounds)
+        rng = np.random.default_rng([seed % 2**64, i])
+        if scope is None or scope.everything:
+            yield random_case(rng, **bounds)
+        else:
+            yield scope.draw(rng)
 
 
 def _strategy_stream(strategy: Any, seed: int, wanted: int) -> Iterator[Case]:
@@ -444,8 +474,8 @@ def _fingerprint(case: Case) -> tuple:
     )
 
 
-def _distinct(cases: Iterator[Case], wanted: int) -> Iterator[Case]:
-    """The first ``wanted`` cases of ``cases`` that are not repeats of an earlier one."""
+def _distinct(cases: Iterator[Case]) -> Iterator[Case]:
+    """``cases`` without the repeats of an earlier one."""
     seen: set = set()
     for case in cases:
         key = _fingerprint(case)
@@ -453,8 +483,6 @@ def _distinct(cases: Iterator[Case], wanted: int) -> Iterator[Case]:
             continue
         seen.add(key)
         yield case
-        if len(seen) == wanted:
-            return
 
 
 def check(
@@ -469,6 +497,7 @@ def check(
     keep_going: bool = False,
     time_limit: float | None = DEFAULT_TIME_LIMIT,
     precision: str = "standard",
+    **scope_and_conventions: Any,
 ) -> CheckResult:
     """Check ``implementation`` on ``examples`` distinct random cases drawn from ``seed``.
 
@@ -491,6 +520,16 @@ def check(
             whole limit.
         precision: the numerical standard, ``"standard"`` or ``"strict"`` (see
             ``reference.compare``).
+        scope_and_conventions: the options of ``../CONTRACT.md`` section 5, by their names
+            with underscores (``reference.scope.OPTION_KEYS``): the scope (``activations``,
+            ``output_activations``, ``losses`` as lists or comma-separated names; ``depth``,
+            ``width``, ``inputs``, ``outputs``, ``batch`` as a number, ``"A-B"`` or a pair;
+            ``values``, ``targets``) bounds every case the implementation is given, shrinking
+            included; the conventions (``layout``, ``examples_as``, ``bias``, ``params``,
+            ``labels``, ``reduction``, ``loss_scale``) say how it takes its arguments and
+            returns its gradient. A case it declines with ``NotImplementedError`` is skipped
+            and counted (``CheckResult.skipped``); if it declines every case drawn,
+            ``UsageError``.
 
     Returns:
         ``CheckResult``; on a failure, its kind, the shrunk case, the three-way verdict on it
@@ -499,32 +538,79 @@ def check(
     """
     if examples < 1:
         raise UsageError(f"--examples must be at least 1, got {examples}.")
+    scope, conventions = options(**scope_and_conventions)
     dtype = np.dtype(dtype)
     label = name or getattr(implementation, "__qualname__", repr(implementation))
     started = time.perf_counter()
     run = functools.partial(
-        _verify_case, implementation, dtype=dtype, time_limit=time_limit, precision=precision
+        _verify_case,
+        conventions.wrap(implementation),
+        dtype=dtype,
+        time_limit=time_limit,
+        precision=precision,
+        other_inputs=_other_inputs(scope),
     )
-    drawn = case_stream(seed) if strategy is None else _strategy_stream(strategy, seed, examples)
-    runs, first = 0, None
-    for case in _distinct(drawn, examples):
-        runs += 1
+    if strategy is None:
+        drawn = case_stream(seed, scope)
+    else:
+        drawn = filter(scope.admits, _strategy_stream(strategy, seed, examples))
+    runs, skipped, first = 0, 0, None
+    most_skipped = max(_SKIPS_AT_LEAST, _SKIPS_PER_CASE * examples)
+    for case in _distinct(drawn):
         result = run(case)
+        if result.unsupported:
+            skipped += 1
+            if skipped >= most_skipped:
+                break
+            continue
+        runs += 1
         if observe is not None:
             observe(case, result)
-        if result.ok:
-            continue
-        if first is None:
-            first = (runs, case, result)
-        if not keep_going or result.kind == "timeout":  # a hang would cost the limit each case
+        if not result.ok:
+            if first is None:
+                first = (runs, case, result)
+            if not keep_going or result.kind == "timeout":  # a hang costs the limit each case
+                break
+        if runs == examples:
             break
-    found = CheckResult(label, runs, seed, dtype, precision=precision)
+    if runs == 0 and skipped:
+        raise UsageError(
+            f"the implementation declined all {skipped} cases drawn (NotImplementedError); "
+            f"narrow the scope to what it supports (--activations, --output-activations, "
+            f"--losses, --depth, --width, --batch, ...)."
+        )
+    if runs == 0:
+        raise UsageError("the strategy drew no case inside the scope.")
+    found = CheckResult(
+        label,
+        runs,
+        seed,
+        dtype,
+        precision=precision,
+        skipped=skipped,
+        scope=scope,
+        conventions=conventions,
+    )
     if first is not None:
         found.failed_at, case, result = first
-        found.case, found.result, found.shrink_examples = _shrunk(case, result, run)
+        found.case, found.result, found.shrink_examples = _shrunk(case, result, run, scope)
         found.diagnosis = _diagnosis(found.case, found.result, [result], run)
     found.elapsed = time.perf_counter() - started
     return found
+
+
+def _other_inputs(scope: Scope) -> Callable | None:
+    """The inputs of the call between two repeated calls (``verify``'s ``other_inputs``),
+    inside ``scope``: the default ones, made moderate where the scope asks for it."""
+    if scope.values != "moderate":
+        return None
+
+    def other(params: list, X: np.ndarray, spec: Spec) -> tuple[list, np.ndarray]:
+        moved = [(2 * W, 2 * b + 1) for W, b in params]
+        case = moderated(Case(spec, moved, 2 * X + 1, np.zeros((len(X), spec.widths[-1]))))
+        return case.params, case.X
+
+    return other
 
 
 def _verify_case(implementation: Callable, case: Case, **options: Any) -> ThreeWay:
@@ -532,7 +618,7 @@ def _verify_case(implementation: Callable, case: Case, **options: Any) -> ThreeW
 
 
 def _shrunk(
-    case: Case, result: ThreeWay, run: Callable[[Case], ThreeWay]
+    case: Case, result: ThreeWay, run: Callable[[Case], ThreeWay], scope: Scope
 ) -> tuple[Case, ThreeWay, int]:
     """The smallest case that fails the way ``result`` does, its verdict, the cases tried."""
     if result.kind == "timeout":
@@ -547,5 +633,5 @@ def _shrunk(
         last[0] = again
         return True
 
-    case, tried = minimize(case, still_fails)
+    case, tried = minimize(case, still_fails, admits=None if scope.everything else scope.admits)
     return case, last[0], tried

@@ -205,13 +205,19 @@ def _candidates(case: Case) -> Iterator[Callable[[Case], Case | None]]:
 
 
 def minimize(
-    case: Case, fails: Callable[[Case], bool], *, budget: int = 1500, seconds: float = 10.0
+    case: Case,
+    fails: Callable[[Case], bool],
+    *,
+    budget: int = 1500,
+    seconds: float = 10.0,
+    admits: Callable[[Case], bool] | None = None,
 ) -> tuple[Case, int]:
     """The smallest failing case this pass finds from ``case``, and how many cases it ran.
 
     ``fails(case)`` must be true of ``case``; at most ``budget`` candidates are run, and none
     is started after ``seconds`` (a big case shrinks by halves first, so the time goes to the
-    steps that remove most).
+    steps that remove most). With ``admits``, a candidate it rejects is neither run nor kept
+    (the declared scope of ``reference.harness.check``).
     """
     tried = 0
     stop = time.monotonic() + seconds
@@ -224,6 +230,8 @@ def minimize(
         for step in _candidates(case):
             candidate = step(case)
             while candidate is not None and not spent():
+                if admits is not None and not admits(candidate):
+                    break
                 tried += 1
                 if not fails(candidate):
                     break

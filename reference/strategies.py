@@ -340,6 +340,9 @@ def random_case(
     activations: Sequence[str] = ACTIVATIONS,
     losses: Sequence[str] = LOSSES,
     wide_share: float = WIDE_SHARE,
+    output_activations: Sequence[str] | None = None,
+    inputs: tuple[int, int] | None = None,
+    outputs: tuple[int, int] | None = None,
 ) -> Case:
     """A whole ``Case`` drawn from a NumPy generator alone, with no Hypothesis draw at all.
 
@@ -348,7 +351,9 @@ def random_case(
     up to 4, widths and batch up to 8, clipped to the bounds), else from the whole range; in
     both, each end of a range is drawn one time in eight, and in the whole range widths and
     batch are otherwise log-uniform (the depth uniform). Values follow ``seeded_cases``'s
-    styles and edges.
+    styles and edges. ``output_activations`` (default ``activations``) are those of the output
+    layer, ``inputs`` and ``outputs`` (ranges, default the widths') bound n_0 and n_L; with the
+    defaults the draws are the same as without them.
 
     For loops that need thousands of cases a second and shrink on their own
     (``reference.harness.check``); property tests want ``cases`` or ``seeded_cases``.
@@ -362,9 +367,16 @@ def random_case(
         return high if wide else max(low, min(high, SMALL_CORNER[what]))
 
     depth = _edgy(rng, min_depth, top(min_depth, max_depth, "depth"))
-    width_top = top(min_width, max_width, "width")
-    widths = tuple(_edgy(rng, min_width, width_top, spread=wide) for _ in range(depth + 1))
-    chosen = tuple(str(rng.choice(activations)) for _ in range(depth))
+    ranges = [(min_width, max_width)] * (depth + 1)
+    ranges[0] = inputs or ranges[0]
+    ranges[-1] = outputs or ranges[-1]
+    for low, high in ranges:
+        _check_range(low, high, "width")
+    widths = tuple(_edgy(rng, low, top(low, high, "width"), spread=wide) for low, high in ranges)
+    last = activations if output_activations is None else output_activations
+    chosen = tuple(
+        str(rng.choice(activations if layer < depth - 1 else last)) for layer in range(depth)
+    )
     spec = Spec(widths, chosen, str(rng.choice(losses)))
     style = str(rng.choice(STYLES))
     n = _edgy(rng, min_batch, top(min_batch, max_batch, "batch"), spread=wide)

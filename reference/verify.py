@@ -30,6 +30,7 @@ from reference.compare import (
     lecture_index,
 )
 from reference.fd import FiniteDifferences, finite_differences, sampled_entries
+from reference.scope import StructureError
 from reference.spec import Spec, as_spec, check_arrays
 
 __all__ = [
@@ -99,6 +100,7 @@ class ThreeWay:
     bounds: list | None = None  # the backward pass's rounding bound per entry
     params: list = field(default_factory=list)  # the case as judged, in ``dtype``
     Y: np.ndarray | None = None
+    unsupported: bool = False  # NotImplementedError: not judged (no finite differences run)
 
     @property
     def ok(self) -> bool:
@@ -142,7 +144,10 @@ def check_structure(result: Any, spec: Spec, dtype: Any) -> tuple[list | None, s
             except Exception as exc:
                 return None, f"layer {layer}: d{param} is not an array ({exc})."
             if array.shape != shape:
-                return None, f"layer {layer}: d{param} has shape {array.shape}, expected {shape}."
+                return None, (
+                    f"layer {layer}: d{param} has shape {array.shape}, expected {shape}"
+                    f"{_shape_hint(param, array.shape, shape)}."
+                )
             if not (
                 np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)
             ):
@@ -150,6 +155,15 @@ def check_structure(result: Any, spec: Spec, dtype: Any) -> tuple[list | None, s
             arrays.append(array)
         pairs.append(tuple(arrays))
     return pairs, None
+
+
+def _shape_hint(param: str, got: tuple[int, ...], want: tuple[int, ...]) -> str:
+    """The convention a shape suggests, where it is the expected one rearranged."""
+    if param == "W" and len(got) == 2 and got == want[::-1]:
+        return " (the transpose: is W stored as (n_l, n_{l-1})? then use --layout out-in)"
+    if param == "b" and got in ((*want, 1), (1, *want)):
+        return f" (then use --bias {'column' if got[-1] == 1 else 'row'})"
+    return ""
 
 
 #: How the error text of a call stopped by its time limit begins.
@@ -198,6 +212,7 @@ class Called:
     pairs: list | None
     error: str | None = None
     kind: str | None = None  # "timeout", "raised" or "bad_structure" when pairs is None
+    unsupported: bool = False  # it raised NotImplementedError: the case is not in its scope
 
 
 def call_implementation(
@@ -223,6 +238,10 @@ def call_implementation(
             )
     except _TimeLimitError:
         return Called(None, f"{OUT_OF_TIME} {time_limit:g} s (the per-case time limit).", "timeout")
+    except StructureError as exc:  # from a conventions adapter, in the implementation's terms
+        return Called(None, f"returned a gradient of the wrong structure: {exc}", "bad_structure")
+    except NotImplementedError as exc:
+        return Called(None, f"raised NotImplementedError: {exc}", "raised", unsupported=True)
     except (Exception, SystemExit) as exc:
         return Called(None, f"raised {type(exc).__name__}: {exc}", "raised")
     pairs, error = check_structure(result, spec, dtype)
@@ -326,6 +345,7 @@ def verify(
     dtype: Any = np.float64,
     time_limit: float | None = None,
     precision: str = "standard",
+    other_inputs: Callable[[list, np.ndarray, Spec], tuple[list, np.ndarray]] | None = None,
 ) -> ThreeWay:
     """Check ``implementation(params, X, Y, spec)`` against ``jax.grad`` and finite differences.
 
@@ -336,8 +356,10 @@ def verify(
     ``reference.compare``. Whatever the implementation does (raise, return garbage, run past
     ``time_limit`` seconds), the result is a verdict, never an exception. The implementation
     is called twice on the same inputs (a failing one up to ``_FAILURE_REPEATS`` times more,
-    each after a call on other inputs of the same shapes): a different result makes the
-    verdict ``nondeterministic``.
+    each after a call on other inputs of the same shapes, ``other_inputs(params, X, spec)``, by
+    default 2W, 2b + 1 and 2X + 1): a different result makes the verdict ``nondeterministic``.
+    An implementation that raises ``NotImplementedError`` has declared the case outside its
+    scope: the verdict is ``raised`` with ``unsupported`` set, and nothing more is computed.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}.")
@@ -349,6 +371,23 @@ def verify(
     # from the reference, the finite differences too
     started = autodiff_started(params, X, Y, spec)
     first = call_implementation(implementation, params, X, Y, spec, dtype, time_limit)
+    if first.unsupported:
+        return ThreeWay(
+            spec,
+            np.dtype(dtype),
+            None,
+            started(),
+            None,  # type: ignore[arg-type]
+            first.error,
+            None,
+            None,
+            None,  # type: ignore[arg-type]
+            kind=first.kind,
+            precision=precision,
+            params=params,
+            Y=Y,
+            unsupported=True,
+        )
     fd = None
     if sampled_entries(spec, X) is None:
         fd = finite_differences(params, X, Y, spec)
@@ -391,12 +430,15 @@ def verify(
         elif not (vs_autodiff.ok and vs_fd.ok):
             verdict.kind = "wrong_values"
     if verdict.kind != "timeout":  # every result is asked for twice, a failure more often
-        moved = [(2 * W, 2 * b + 1) for W, b in params]
+        if other_inputs is None:
+            moved, moved_X = [(2 * W, 2 * b + 1) for W, b in params], 2 * X + 1
+        else:
+            moved, moved_X = other_inputs(params, X, spec)
         for _ in range(1 if verdict.kind is None else _FAILURE_REPEATS):
             if verdict.kind is not None:
                 # in between, a call on other inputs of the same shapes, so that state a call
                 # leaves behind shows even where this case's gradient is zero
-                call_implementation(implementation, moved, 2 * X + 1, Y, spec, dtype, time_limit)
+                call_implementation(implementation, moved, moved_X, Y, spec, dtype, time_limit)
             second = call_implementation(implementation, params, X, Y, spec, dtype, time_limit)
             verdict.repeat, words = _repeat_differs(first, second)
             if words is not None:
