@@ -64,6 +64,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="float64",
         help="precision the implementation is given and judged in (default float64)",
     )
+    from reference.scope import OPTION_KEYS
+
+    for key in OPTION_KEYS:  # the scope and conventions (README, "Conventions")
+        if key == "labels":
+            group.addoption(
+                "--backprop-labels",
+                action="store_true",
+                default=None,
+                help="softmax_cross_entropy targets as integer class labels of shape (n,)",
+            )
+        else:
+            group.addoption(
+                f"--backprop-{key.replace('_', '-')}",
+                default=None,
+                help=f"as backprop-verify check --{key.replace('_', '-')}",
+            )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -76,6 +92,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config._backprop_impl = load_implementation(target)  # type: ignore[attr-defined]
     except UsageError as exc:
         raise pytest.UsageError(f"--backprop-impl: {exc}") from None
+    from reference.scope import OPTION_KEYS, options, pyproject_options
+
+    try:  # pyproject.toml of the directory pytest runs in, then the flags (they win)
+        chosen = pyproject_options(config.invocation_params.dir)
+        for key in OPTION_KEYS:
+            value = config.getoption(f"backprop_{key}")
+            if value is not None:
+                chosen[key] = value
+        options(prefix="--backprop-", **chosen)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config._backprop_options = chosen  # type: ignore[attr-defined]
     checks = pathlib.Path(__file__).with_name("pytest_checks.py")
     config.args.append(str(checks))
 

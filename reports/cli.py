@@ -152,12 +152,71 @@ def _network_from(args: argparse.Namespace) -> tuple[list, np.ndarray, np.ndarra
     return list(zip(weights, biases, strict=True)), x[None, :], Y, spec
 
 
+#: The scope and conventions options (``../CONTRACT.md`` section 5): metavar, help.
+_SCOPE_HELP = {
+    "activations": ("NAMES", "comma-separated activations allowed in hidden layers"),
+    "output_activations": ("NAMES", "activations allowed in the output layer"),
+    "losses": ("NAMES", "losses allowed"),
+    "depth": ("A-B", "number of layers L (a single number fixes it)"),
+    "width": ("A-B", "units of each hidden layer"),
+    "inputs": ("A-B", "n_0, the inputs"),
+    "outputs": ("A-B", "n_L, the outputs"),
+    "batch": ("A-B", "examples n"),
+    "values": ("moderate|all", "moderate: no activation or loss overflows (default all)"),
+    "targets": ("any|one-hot", "one-hot: one-hot softmax targets, 0/1 logistic ones"),
+}
+_CONVENTION_HELP = {
+    "layout": ("in-out|out-in", "W as (n_{l-1}, n_l) (default) or (n_l, n_{l-1})"),
+    "examples_as": ("rows|columns", "examples as rows of X and Y (default) or as columns"),
+    "bias": ("flat|column|row", "b as (n_l,) (default), (n_l, 1) or (1, n_l)"),
+    "params": (
+        "pairs|vector|dict",
+        "[(W, b), ...] (default), the lecture's parameter vector, or {'W1': ..., 'b1': ...}",
+    ),
+    "reduction": ("mean|sum", "the gradient of the mean loss (default) or of the sum"),
+    "loss_scale": ("C", "the implementation's loss is C times the contract's (0.5: ½ Σ (H-y)²)"),
+}
+
+
+def _scope_options(parser: argparse.ArgumentParser) -> None:
+    """The scope and conventions flags; None where not given (pyproject.toml may set them)."""
+    scope = parser.add_argument_group("scope (what is drawn; default everything)")
+    for key, (metavar, text) in _SCOPE_HELP.items():
+        scope.add_argument(f"--{key.replace('_', '-')}", metavar=metavar, help=text)
+    conventions = parser.add_argument_group(
+        "conventions (how the implementation takes its arguments; default the contract's)"
+    )
+    for key, (metavar, text) in _CONVENTION_HELP.items():
+        conventions.add_argument(f"--{key.replace('_', '-')}", metavar=metavar, help=text)
+    conventions.add_argument(
+        "--labels",
+        action="store_true",
+        default=None,
+        help="softmax_cross_entropy targets as integer class labels of shape (n,)",
+    )
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The scope and conventions asked for: pyproject.toml's [tool.backprop-verify] table in
+    the current directory, then the flags given (they win); checked here, so that a bad value
+    stops before any work."""
+    from reference.scope import OPTION_KEYS, options, pyproject_options
+
+    chosen = pyproject_options()
+    chosen.update(
+        {key: getattr(args, key) for key in OPTION_KEYS if getattr(args, key) is not None}
+    )
+    options(**chosen)
+    return chosen
+
+
 def _check(args: argparse.Namespace) -> int:
     import json
 
     from reference.harness import check
 
     implementation = load_implementation(args.target)
+    chosen = _options(args)
     if args.json is not None:  # fail before the work, and leave no file behind
         folder = os.path.dirname(os.path.abspath(args.json))
         if os.path.isdir(args.json):
@@ -178,6 +237,7 @@ def _check(args: argparse.Namespace) -> int:
         name=args.target,
         time_limit=args.time_limit,
         precision=args.precision,
+        **chosen,
     )
     print(found.render())
     if args.json is not None:
@@ -199,6 +259,7 @@ def _report(args: argparse.Namespace) -> int:
     implementation, name = None, None
     if args.impl is not None:
         implementation, name = load_implementation(args.impl), args.impl
+    chosen = _options(args)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {args.out!r} is a file, not a directory.")
@@ -218,6 +279,7 @@ def _report(args: argparse.Namespace) -> int:
         implementation=implementation,
         name=name,
         progress=not args.quiet,
+        options=chosen,
     )
     verdict = data["verdict"]
     failing = f", {verdict['failing_cases']} failing" if verdict["failing_cases"] else ""
@@ -363,6 +425,7 @@ def _parser() -> argparse.ArgumentParser:
         help="numerical standard: activation values accurate to a few units of roundoff of "
         "the activation's scale (standard, the default) or of each value (strict)",
     )
+    _scope_options(check)
     check.set_defaults(run=_check)
     report = commands.add_parser(
         "report",
@@ -385,6 +448,7 @@ def _parser() -> argparse.ArgumentParser:
         help="check this implementation instead of manual:gradients",
     )
     report.add_argument("--quiet", action="store_true", help="no progress bar")
+    _scope_options(report)
     report.set_defaults(run=_report)
     bench = commands.add_parser(
         "bench",

@@ -610,12 +610,14 @@ def build(
     implementation: Callable | None = None,
     name: str | None = None,
     progress: bool = True,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Measure everything and write ``report.html``, ``report.md`` (+ ``figures/``) and
     ``report.json`` into ``out``; returns the JSON's content.
 
     ``implementation`` (default ``manual.gradients``) is the one checked in the sweep and the
-    verdict; the lecture's exercises always show the hand-written backprop.
+    verdict; the lecture's exercises always show the hand-written backprop. ``options``: the
+    scope and conventions of ``reference.harness.check`` for the sweep.
     """
     from tqdm import tqdm
 
@@ -659,6 +661,7 @@ def build(
             name=name,
             observe=observe,
             keep_going=True,
+            **(options or {}),
         )
         phases["sweep_s"] = time.perf_counter() - clock
         bar.update(examples - len(records))

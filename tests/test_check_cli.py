@@ -64,15 +64,15 @@ def test_a_bug_exits_1_with_the_counterexample_in_json(in_tests, capsys, tmp_pat
 
 def test_a_raising_implementation_exits_1_with_its_error(capsys, tmp_path, monkeypatch):
     (tmp_path / "homework.py").write_text(
-        "def gradients(params, X, Y, spec):\n    raise NotImplementedError('todo')\n"
+        "def gradients(params, X, Y, spec):\n    raise RuntimeError('todo')\n"
     )
     report = tmp_path / "verdict.json"
     monkeypatch.chdir(tmp_path)  # the user's own directory
     code, out, _ = run(capsys, "homework:gradients", "--examples", "5", "--json", str(report))
     assert code == 1
-    assert "raised NotImplementedError: todo" in out
+    assert "raised RuntimeError: todo" in out
     data = json.loads(report.read_text())
-    assert data["counterexample"]["error"] == "raised NotImplementedError: todo"
+    assert data["counterexample"]["error"] == "raised RuntimeError: todo"
     assert data["counterexample"]["mismatches"] == []
 
 
