@@ -79,7 +79,7 @@ def forward(params: Any, X: Any, spec: Any) -> Forward:
     """
     spec = as_spec(spec)
     try:
-        n = (X.shape if hasattr(X, "shape") else np.shape(X))[0]
+        n = np.shape(X)[0]
     except (ValueError, IndexError):  # ragged or 0-d: check_arrays names the problem
         n = 1
     # forward needs no Y: a stand-in of the right shape lets check_arrays validate the rest,

@@ -234,3 +234,26 @@ def test_a_mismatch_is_described_in_one_exact_line():
     line = agreeing.params[2].describe()  # layer 2's W, worst entry (6 vs 6) at its first
     assert line.startswith("layer 2, W[0, 0] (W^(2)_11): candidate 6 vs witness 6, |diff| 0 ")
     assert line.endswith("), ok")
+
+
+def test_lecture_indices_take_commas_from_ten_on():
+    from reference.compare import lecture_index
+
+    assert lecture_index("W", 2, (0, 2), (3, 9)) == "W^(2)_13"
+    assert lecture_index("W", 1, (8, 8), (9, 9)) == "W^(1)_99"
+    assert lecture_index("W", 1, (0, 0), (10, 1)) == "W^(1)_1,1"  # the array reaches 10
+    assert lecture_index("W", 3, (9, 0), (10, 2)) == "W^(3)_10,1"
+    assert lecture_index("b", 1, (10,), (11,)) == "b^(1)_11"
+
+
+def test_a_float32_result_is_named_by_layer_and_parameter():
+    from reference.compare import _dtype_problems
+
+    pairs = [
+        (np.zeros((1, 1)), np.zeros(1)),
+        (np.zeros((1, 1), np.float32), np.zeros(1, np.int64)),
+    ]
+    assert _dtype_problems(pairs, np.float64) == [
+        "layer 2, W: returned float32 for float64 inputs; precision was lost."
+    ]
+    assert _dtype_problems(pairs, np.float32) == []

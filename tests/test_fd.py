@@ -539,3 +539,69 @@ def test_the_one_sided_interval_extends_by_the_spread_and_the_rounding_of_its_qu
     result = fd_module._estimate(np.array([risks]), BASE, np.array([H]), np.array([EPS]))
     assert result.lower[0] == pytest.approx(-(H / 4 + 8 * NOISE), rel=1e-9, abs=0)
     assert result.upper[0] == pytest.approx(1 + H / 2 + H / 4 + 8 * NOISE, rel=1e-9)
+
+
+def test_the_work_of_differencing_every_entry_by_hand():
+    from reference.fd import differencing_work
+
+    # widths (2, 3, 1), n = 4, six stencil points an entry. Layer 1: (2 + 1) * 3 = 9 entries,
+    # each point recomputes layer 1's 3 units, layer 2's 3 * 1 multiply-adds and the loss's 1
+    # output: 4 * (3 + 3 + 1) = 28, so 9 * 6 * 28 = 1512. Layer 2: (3 + 1) * 1 = 4 entries,
+    # 4 * (1 + 0 + 1) = 8 a point: 4 * 6 * 8 = 192. In all 1704.
+    assert differencing_work(Spec((2, 3, 1), ("tanh", "identity"), "square"), 4) == 1704
+
+
+def test_every_entry_is_differenced_within_the_corner_or_the_work_bound():
+    from reference.fd import FULL_UP_TO, differenced_in_full, differencing_work
+
+    corner = Spec((8, 8, 8, 8, 8), ("tanh",) * 4, "square")
+    assert differenced_in_full(corner, 8)
+    assert differencing_work(corner, 9) > FULL_UP_TO
+    assert not differenced_in_full(corner, 9)
+    deeper = Spec((1,) * 6, ("tanh",) * 5, "square")  # depth 5: outside the corner, little work
+    assert differencing_work(deeper, 1) <= FULL_UP_TO
+    assert differenced_in_full(deeper, 1)
+    wide = Spec((2, 9), ("tanh",), "square")  # width 9, batch 500: work 3 * 9 * ... (below)
+    # (2 + 1) * 9 entries, 6 points each of n * (9 + 0 + 9) multiply-adds: 2916 n
+    assert differencing_work(wide, 85) == 2916 * 85 <= FULL_UP_TO
+    assert differenced_in_full(wide, 85)
+    assert not differenced_in_full(wide, 86)
+
+
+def test_beyond_the_bound_two_random_entries_and_the_worst_four_of_each_wrong_parameter():
+    from reference import autodiff_backward
+    from reference.compare import backprop_error_bound, compare_to_autodiff
+    from reference.fd import SAMPLE, WORST, sampled_entries
+
+    spec = Spec((4, 9, 9, 3), ("tanh", "tanh", "identity"), "square")
+    rng = np.random.default_rng(1)
+    params = [(rng.normal(size=w), rng.normal(size=b)) for w, b in spec.shapes()]
+    X, Y = rng.normal(size=(40, 4)), rng.normal(size=(40, 3))
+    random = sampled_entries(spec, X)
+    assert random is not None
+    assert [len(layer) for layer in random] == [len(layer) for layer in sampled_entries(spec, X)]
+    assert sum(len(layer) for layer in random) <= SAMPLE
+    # the random picks alternate: one of some W (flat index below its size), one of some b
+    kinds = sorted(
+        int(i >= spec.widths[k] * spec.widths[k + 1])
+        for k, layer in enumerate(random)
+        for i in layer
+    )
+    assert kinds in ([0, 1], [0], [1])  # two picks, or one if both fell on the same entry
+    reference = autodiff_backward(params, X, Y, spec)
+    bounds = backprop_error_bound(reference, params, Y, spec, np.float64)
+    candidate = [(dW.copy(), db.copy()) for dW, db in reference.grads]
+    # six wrong entries of W^(2), the worse the later; one wrong entry of b^(3)
+    for k, (i, j) in enumerate([(0, 0), (1, 2), (2, 4), (3, 6), (4, 8), (5, 1)]):
+        candidate[1][0][i, j] += 10.0**k
+    candidate[2][1][2] -= 1.0
+    comparison = compare_to_autodiff(candidate, reference, params, Y, spec, np.float64, bounds)
+    picked = sampled_entries(spec, X, comparison)
+    worst_W2 = {9 * i + j for i, j in [(2, 4), (3, 6), (4, 8), (5, 1)]}  # the four largest
+    assert WORST == 4
+    assert worst_W2 <= set(picked[1].tolist())
+    assert {9 * 0 + 0, 9 * 1 + 2} - set(random[1].tolist()) & set(picked[1].tolist()) == set()
+    assert 9 * 3 + 2 in picked[2].tolist()  # b^(3)_3: after the 27 entries of W^(3)
+    for layer, chosen in enumerate(picked):
+        assert np.all(np.diff(chosen) > 0)  # sorted, no repeats
+        assert set(random[layer].tolist()) <= set(chosen.tolist())

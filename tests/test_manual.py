@@ -245,3 +245,71 @@ def test_forward_takes_nested_lists_of_several_rows():
 def test_forward_names_a_wrong_input_shape():
     with pytest.raises(ValueError, match=r"X has shape \(2, 3\) but must be \(n, 1\)"):
         manual.forward(BATCH_PARAMS, np.zeros((2, 3)), BATCH_SPEC)
+
+
+def test_integer_inputs_compute_in_float64():
+    # b^(1) = (0, 0.5) becomes (0, 0); z^(1)_2 = -x stays negative: the same gradient as above
+    params = [(W.astype(np.int64), b.astype(np.int64)) for W, b in BATCH_PARAMS[:1]]
+    params.append((np.array([[2], [3]]), np.array([0])))
+    X, Y = BATCH_X.astype(np.int64), BATCH_Y.astype(np.int64)
+    grads = manual.gradients(params, X, Y, BATCH_SPEC)
+    assert {a.dtype for pair in grads for a in pair} == {np.dtype(np.float64)}
+    assert [(dW.tolist(), db.tolist()) for dW, db in grads] == BATCH_GRADIENTS
+
+
+def test_jax_inputs_keep_their_float_dtype_and_integers_become_floats():
+    import jax.numpy as jnp
+
+    with jax.enable_x64(True):
+        params = [
+            (jnp.asarray(W, jnp.float32), jnp.asarray(b, jnp.float32)) for W, b in BATCH_PARAMS
+        ]
+        X, Y = jnp.asarray(BATCH_X, jnp.float32), jnp.asarray(BATCH_Y, jnp.float32)
+        grads = manual.gradients(params, X, Y, BATCH_SPEC)
+        assert {a.dtype for pair in grads for a in pair} == {np.dtype(np.float32)}
+        ints = [(jnp.asarray(W, jnp.int32), jnp.asarray(b, jnp.int32)) for W, b in params]
+        grads = manual.gradients(ints, X.astype(jnp.int32), Y.astype(jnp.int32), BATCH_SPEC)
+        assert {a.dtype for pair in grads for a in pair} == {np.dtype(np.float64)}
+        assert [(np.asarray(dW).tolist(), np.asarray(db).tolist()) for dW, db in grads] == (
+            BATCH_GRADIENTS
+        )
+
+
+def test_leaky_relu_keeps_float32():
+    spec = Spec((1, 2, 1), ("leaky_relu", "identity"), "square")
+    params, X, Y = _as(np.float32, BATCH_PARAMS, BATCH_X, BATCH_Y)
+    grads = manual.gradients(params, X, Y, spec)
+    assert {a.dtype for pair in grads for a in pair} == {np.dtype(np.float32)}
+
+
+def test_softmax_cross_entropy_shifts_each_example_by_its_own_maximum():
+    # rows of very different size: shifted by the batch's maximum instead of each row's, the
+    # second row's exponentials all underflow to 0 and its loss becomes infinite. Per example,
+    # -log softmax(H)_1 with H = (1000, 1001) is log(1 + e) and with H = (0, 1) also log(1 + e)
+    # (softmax is shift-invariant), so R = log(1 + e).
+    spec = Spec((1, 2), ("identity",), "softmax_cross_entropy")
+    params = [(np.array([[1.0, 1.0]]), np.array([0.0, 1.0]))]
+    X, Y = np.array([[1000.0], [0.0]]), np.array([[1.0, 0.0], [1.0, 0.0]])
+    assert manual.risk(params, X, Y, spec) == pytest.approx(np.log1p(np.e), rel=1e-14)
+
+
+def test_gradient_descent_computes_in_the_dtype_of_the_parameters():
+    (params,) = _as(np.float32, BATCH_PARAMS)
+    run = manual.gradient_descent(
+        params, BATCH_X, BATCH_Y, BATCH_SPEC, learning_rate=0.125, steps=1
+    )  # X and Y float64: cast to float32, so the risks are float32 too
+    assert run.trajectory.dtype == np.float32
+    assert run.risks.dtype == np.float32
+    ints = [(W.astype(np.int64), b.astype(np.int64)) for W, b in BATCH_PARAMS[:1]]
+    ints.append((np.array([[2], [3]]), np.array([0])))
+    run = manual.gradient_descent(ints, BATCH_X, BATCH_Y, BATCH_SPEC, learning_rate=0.125, steps=1)
+    assert run.trajectory.dtype == np.float64
+    # as integers b^(1) = (0, 0): z^(1)_2 = -x stays negative, so the gradient is the one
+    # derived above. w1 = w0 - (1/8) ∇R(w0): W^(1) = [[1, -1]] - [[16, 0]] / 8 = [[-1, -1]],
+    # b^(1) = (0, 0) - (10, 0) / 8 = (-1.25, 0), W^(2) = (2, 3) - (8, 0) / 8 = (1, 3), b^(2) = -5/8
+    assert run.trajectory[1].tolist() == [-1.0, -1.0, -1.25, 0.0, 1.0, 3.0, -0.625]
+
+
+def test_forward_names_a_ragged_input():
+    with pytest.raises(ValueError, match=r"X has shape None but must be \(n, 1\)"):
+        manual.forward(BATCH_PARAMS, [[1.0], [2.0, 3.0]], BATCH_SPEC)

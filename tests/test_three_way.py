@@ -6,13 +6,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 
 import manual
 from reference import Spec, autodiff_backward
-from reference.compare import compare_to_fd
+from reference.compare import backprop_error_bound, compare_to_fd
 from reference.fd import finite_differences
-from reference.strategies import cases
+from reference.strategies import Case, cases
 
 FLOAT_DTYPES = [np.float64, np.float32]
 
@@ -115,7 +115,15 @@ def test_numpy_path_never_touches_jax():
 # profile; the three-way properties above carry the thorough runs.
 @settings(max_examples=15)
 @given(case=cases(style="float"))
-def test_independent_jax_grad_agrees_to_1e_8_normwise(case):
+@example(  # tanh(10) at the output: every entry scaled by g' = 8e-9
+    Case(
+        Spec((6, 1, 1), ("identity", "tanh"), "square"),
+        [(np.array([[0.0]] * 5 + [[2.0]]), np.array([0.0])), (np.array([[2.0]]), np.array([2.0]))],
+        np.array([[0.0, 0.0, 0.0, 0.0, 0.0, 2.0]]),
+        np.array([[0.0]]),
+    )
+)
+def test_independent_jax_grad_agrees_within_the_rounding_bound(case):
     """An autodiff computation written here, outside the project's packages, agrees."""
     acts = {
         "identity": lambda z: z,
@@ -148,4 +156,9 @@ def test_independent_jax_grad_agrees_to_1e_8_normwise(case):
             ]
         )
     ours = manual.pack(manual.gradients(case.params, case.X, case.Y, case.spec))
-    assert np.linalg.norm(ours - theirs) <= 1e-8 * np.linalg.norm(theirs)
+    # entry by entry within twice the backward pass's rounding bound, as the harness judges: a
+    # fixed normwise 1e-8 false-alarms where a saturated output unit scales every entry by a
+    # g'(z) of 1e-8 computed as 1 - tanh(z)^2 (absolutely accurate, not relatively)
+    reference = autodiff_backward(case.params, case.X, case.Y, case.spec)
+    bound = manual.pack(backprop_error_bound(reference, case.params, case.Y, case.spec, np.float64))
+    assert np.all(np.abs(ours - theirs) <= 2 * bound + np.finfo(np.float64).tiny)
