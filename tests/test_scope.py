@@ -374,3 +374,25 @@ def test_the_plugin_reads_pyproject(nielsen):
     result = _plugin(nielsen, "--backprop-impl", "nielsen:two_layer_net", "--backprop-depth", "0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--backprop-depth must be at least 1*"])
+
+
+def test_the_report_sweeps_the_implementation_in_its_conventions(in_tests, capsys, tmp_path):
+    code = main(
+        [
+            "report",
+            "--impl",
+            "conventions:pytorch_style",
+            "--layout",
+            "out-in",
+            "--examples",
+            "5",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
+    assert code == 0, capsys.readouterr()
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["verdict"]["check"]["conventions"]["layout"] == "out-in"
+    assert data["verdict"]["examples"] == 5
+    assert main(["report", "--impl", "conventions:pytorch_style", "--layout", "sideways"]) == 2
