@@ -605,3 +605,86 @@ def test_beyond_the_bound_two_random_entries_and_the_worst_four_of_each_wrong_pa
     for layer, chosen in enumerate(picked):
         assert np.all(np.diff(chosen) > 0)  # sorted, no repeats
         assert set(random[layer].tolist()) <= set(chosen.tolist())
+
+
+# The rounding floor's two scales by hand (u = 2^-52, t = 2^-1022, γ_2 = 2u / (1 - 2u)).
+U, TINY = 2.0**-52, 2.0**-1022
+GAMMA_2 = 2 * U / (1 - 2 * U)
+
+
+def _forward_error(widths, activations, loss, params, X, Y):
+    spec = Spec(widths, activations, loss)
+    params = [(np.array(W, dtype=float), np.array(b, dtype=float)) for W, b in params]
+    X, Y = np.array(X, dtype=float), np.array(Y, dtype=float)
+    A, Z = _prefix(params, X, spec.activations)
+    return forward_error(params, A, Z, Y, spec)
+
+
+def test_forward_error_of_one_identity_unit_by_hand():
+    # z = 1.5 * 2 + 0.5 = 3.5 from exact inputs: e(z) = γ_2 (3 + 0.5) + 2t; a = z adds 4u |a| + t;
+    # ℓ = H moves R one for one, n = 1
+    got = _forward_error((1, 1), ("identity",), "output", [([[2.0]], [0.5])], [[1.5]], [[0.0]])
+    assert got == pytest.approx(GAMMA_2 * 3.5 + 4 * U * 3.5 + 3 * TINY, rel=1e-7, abs=0)
+
+
+def test_forward_error_of_two_examples_and_the_square_loss_by_hand():
+    # x = 1.5 and -1: z = 3.5 and -1.5, e(a) = γ_2 3.5 + 4u 3.5 and γ_2 2.5 + 4u 1.5 (plus 3t
+    # each); ℓ = (H - 0.5)^2 has slope 2 |H - 0.5| = 6 and 4; R is their mean
+    got = _forward_error(
+        (1, 1), ("identity",), "square", [([[2.0]], [0.5])], [[1.5], [-1.0]], [[0.5], [0.5]]
+    )
+    first, second = GAMMA_2 * 3.5 + 4 * U * 3.5, GAMMA_2 * 2.5 + 4 * U * 1.5
+    assert got == pytest.approx((6 * first + 4 * second) / 2 + 5 * TINY, rel=1e-7, abs=0)
+
+
+def test_forward_error_through_a_relu_that_is_off_and_a_tanh_by_hand():
+    # z^(1) = -0.5: relu is flat there (slope 0), a^(1) = 0 exactly, its error t alone. Then
+    # z^(2) = 3 * 0 + 0.25: e(z) = 3t + γ_2 0.25 + 2t; a^(2) = tanh(0.25), slope 1 - tanh^2
+    s = 1 - np.tanh(0.25) ** 2
+    e_z = 5 * TINY + GAMMA_2 * 0.25
+    want = s * e_z + 4 * U * np.tanh(0.25) + TINY
+    got = _forward_error(
+        (1, 1, 1),
+        ("relu", "tanh"),
+        "output",
+        [([[-1.0]], [0.5]), ([[3.0]], [0.25])],
+        [[1.0]],
+        [[0]],
+    )
+    assert got == pytest.approx(want, rel=1e-7, abs=0)
+
+
+def test_forward_error_takes_each_losss_slope():
+    # one identity unit at H = 0 (x = 1, w = 0.5, b = -0.5): e(H) = γ_2 (0.5 + 0.5) + 3t. The
+    # loss's slope there: logistic σ(0) - y = 0.5 - 1; softmax cross-entropy over the two outputs
+    # H = (0, 0) with y = (1, 0): ∂ℓ/∂H = softmax - y = (-0.5, 0.5), each output erring alike
+    e_H = GAMMA_2 + 3 * TINY
+    logistic = _forward_error(
+        (1, 1), ("identity",), "logistic", [([[0.5]], [-0.5])], [[1.0]], [[1.0]]
+    )
+    assert logistic == pytest.approx(0.5 * e_H, rel=1e-7, abs=0)
+    softmax = _forward_error(
+        (1, 2),
+        ("identity",),
+        "softmax_cross_entropy",
+        [([[0.5, 0.5]], [-0.5, -0.5])],
+        [[1.0]],
+        [[1.0, 0.0]],
+    )
+    assert softmax == pytest.approx(2 * 0.5 * e_H, rel=1e-7, abs=0)
+
+
+def test_the_magnitude_of_the_risks_terms_by_hand():
+    H, Y = np.array([[1.0, 2.0], [3.0, 0.0]]), np.array([[0.0, 1.0], [1.0, 1.0]])
+    # output: Σ|H| per example, 3 and 3
+    assert _risk_magnitude(H, Y, "output") == 3.0
+    # square: ℓ + Σ|h y|: (1 + 1) + 2 = 4 and (4 + 1) + 3 = 8
+    assert _risk_magnitude(H, Y, "square") == 6.0
+    # logistic at H = 0, y = 1: ℓ = log 2, h y = 0
+    assert _risk_magnitude(np.zeros((1, 1)), np.ones((1, 1)), "logistic") == pytest.approx(
+        np.log(2), rel=1e-15
+    )
+    # softmax cross-entropy, H = (1, -1), y = (1/2, 1/2): ℓ = log(e + 1/e), Σ|h y| = 1, and
+    # Σ|y| (n_L + spread + max |H|) = 1 * (2 + 2 + 1)
+    got = _risk_magnitude(np.array([[1.0, -1.0]]), np.array([[0.5, 0.5]]), "softmax_cross_entropy")
+    assert got == pytest.approx(np.log(np.e + 1 / np.e) + 1 + 5, rel=1e-15)

@@ -1,0 +1,241 @@
+"""The comparison arithmetic on witnesses built by hand: every interval edge, factor and summary
+field of reference/compare.py at values chosen so that each constant shows.
+
+Powers of two and small integers throughout, so that every sum and quotient below is exact.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from reference.autodiff import AutodiffPass
+from reference.compare import (
+    ParamComparison,
+    _loss_derivative_error,
+    compare_to_autodiff,
+    compare_to_fd,
+)
+from reference.fd import FiniteDifferences
+
+TINY = np.finfo(np.float64).tiny
+INF = math.inf
+
+
+def _fd(rows: dict) -> FiniteDifferences:
+    """A one-layer witness, W of shape (1, k) and b of shape (1,), from per-entry rows
+    (value, lower, upper, kink, unresolved, sampled); the last row is b's entry."""
+    columns = list(zip(*rows.values(), strict=True))
+
+    def pair(values, dtype=float):
+        values = np.array(values, dtype=dtype)
+        return [(values[None, :-1].copy(), values[-1:].copy())]
+
+    value, lower, upper, kink, unresolved, sampled = columns
+    return FiniteDifferences(
+        gradients=pair(value),
+        error=pair([0.0] * len(value)),
+        kink=pair(kink, bool),
+        unresolved=pair(unresolved, bool),
+        lower=pair(lower),
+        upper=pair(upper),
+        step=pair([0.25] * len(value)),
+        sampled=pair(sampled, bool),
+    )
+
+
+# value, lower, upper, kink, unresolved, sampled
+WITNESS = {
+    "smooth": (1.0, 0.5, 1.5, False, False, True),
+    "kink": (-1.0, -4.0, 0.0, True, False, True),
+    "abstains": (0.0, -INF, INF, True, True, True),
+    "not differenced": (math.nan, -INF, INF, False, False, False),
+    "point": (5.0, 5.0, 5.0, False, False, True),
+    "b": (2.0, 1.0, 3.0, False, False, True),
+}
+
+
+def _candidate(values):
+    values = np.array(values, dtype=float)
+    return [(values[None, :-1], values[-1:])]
+
+
+def test_every_edge_of_the_intervals_is_inside_and_the_next_float_outside():
+    fd = _fd(WITNESS)
+    edges = [1.5, -4.0, 1e300, -1e300, 5.0, 1.0]  # the upper and lower edges, anything, 5, 1
+    assert compare_to_fd(_candidate(edges), fd).ok
+    for entry, edge, direction in [(0, 1.5, INF), (1, -4.0, -INF), (4, 5.0, INF), (5, 1.0, -INF)]:
+        moved = list(edges)
+        moved[entry] = np.nextafter(edge, direction)
+        [wrong] = compare_to_fd(_candidate(moved), fd).mismatches
+        index = (0, entry) if entry < 5 else (0,)
+        assert (wrong.layer, wrong.param, wrong.bad_entries) == (
+            1,
+            "W" if entry < 5 else "b",
+            [index],
+        )
+
+
+def test_an_unresolved_or_undifferenced_entry_judges_nothing_even_nan():
+    fd = _fd(WITNESS)
+    result = compare_to_fd(_candidate([1.0, -1.0, math.nan, math.nan, 5.0, 2.0]), fd)
+    assert result.ok
+    assert not compare_to_fd(_candidate([math.nan, -1.0, 0.0, 0.0, 5.0, 2.0]), fd).ok
+
+
+def test_the_ratio_is_the_distance_from_the_middle_over_the_half_width():
+    fd = _fd(WITNESS)
+    W, b = compare_to_fd(_candidate([2.0, 2.0, 7.0, 7.0, 5.0, 4.0]), fd).params
+    ratios, half_widths = W._measure()
+    # smooth: |2 - 1| / 0.5; kink: |2 - (-2)| / 2; abstaining and undifferenced: 0; the point
+    # [5, 5]: 0 over the smallest normal number, not 0 / 0
+    assert ratios.tolist() == [[2.0, 2.0, 0.0, 0.0, 0.0]]
+    assert half_widths.tolist() == [[0.5, 2.0, TINY, TINY, TINY]]
+    assert b.ratios().tolist() == [2.0]  # |4 - 2| / 1
+    assert (W.kink_entries, W.unresolved_entries, b.kink_entries, b.unresolved_entries) == (
+        2,
+        1,
+        0,
+        0,
+    )
+    assert (W.worst_ratio, W.worst_entry) == (2.0, (0, 0))  # the first of the two largest
+    assert W.bad_entries == [(0, 0), (0, 1)]
+
+
+def test_the_candidates_own_bound_widens_both_edges_twice():
+    fd = _fd(WITNESS)
+    bounds = [(np.full((1, 5), 0.25), np.array([0.125]))]  # twice: 0.5 on W, 0.25 on b
+    inside = _candidate([2.0, -4.5, 0.0, 0.0, 5.5, 3.25])
+    assert compare_to_fd(inside, fd, bounds).ok
+    outside = _candidate([2.0, -4.5, 0.0, 0.0, 5.5, 3.5])
+    [wrong] = compare_to_fd(outside, fd, bounds).mismatches
+    assert (wrong.param, wrong.bad_entries) == ("b", [(0,)])
+    W, b = compare_to_fd(_candidate([2.5, -4.5, 0.0, 0.0, 5.0, 3.5]), fd, bounds).params
+    assert (W.bad_entries, b.bad_entries) == ([(0, 0)], [(0,)])
+    ratios, half_widths = W._measure()
+    assert ratios[0, :2].tolist() == [1.5 / 1.0, 2.5 / 2.5]  # [0, 2] and [-4.5, 0.5]
+    assert half_widths[0, 4] == 0.5  # the point 5 widened to [4.5, 5.5]
+    assert compare_to_fd(inside, fd).message().startswith("against finite differences: ")
+    assert compare_to_fd(inside, fd, witness="x").witness == "x"
+
+
+def _autodiff(grads):
+    return AutodiffPass(grads=grads, Z=None, A=None, g_prime=None, dZ=None, dA=None, risk=None)
+
+
+def test_the_autodiff_tolerance_is_twice_the_bound_plus_the_smallest_normal():
+    witness = [(np.array([[1.0, 0.0, -2.0]]), np.array([0.0]))]
+    bounds = [(np.array([[0.25, 0.0, 0.5]]), np.array([0.0]))]
+    ref = _autodiff(witness)
+
+    def verdict(candidate):
+        return compare_to_autodiff(candidate, ref, None, None, None, np.float64, bounds)
+
+    edges = [(np.array([[1.5, TINY, -3.0]]), np.array([-TINY]))]
+    assert verdict(edges).ok
+    W, _ = verdict(edges).params
+    ratios, tolerance = W._measure()
+    assert tolerance.tolist() == [[0.5, TINY, 1.0]]  # 2 e + t: 0.5 + t rounds to 0.5
+    assert ratios.tolist() == [[1.0, 1.0, 1.0]]
+    for entry, value in [(0, 1.5000000000000002), (1, 2 * TINY), (2, -3.0000000000000004)]:
+        W_moved = edges[0][0].copy()
+        W_moved[0, entry] = value
+        [wrong] = verdict([(W_moved, edges[0][1])]).mismatches
+        assert wrong.bad_entries == [(0, entry)]
+    assert not verdict([(edges[0][0], np.array([-2 * TINY]))]).ok
+    assert not verdict([(np.array([[np.nan, 0.0, -2.0]]), np.array([0.0]))]).ok
+    assert verdict([(edges[0][0].astype(np.float32), edges[0][1])]).problems  # precision lost
+
+
+def test_the_summary_of_one_parameter():
+    candidate = np.array([[1.0, 3.0, 0.0], [0.0, -1.0, 8.0]])
+    witness = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, 4.0]])
+    ratio = np.array([[0.0, 0.5, 0.0], [0.0, np.nan, 0.25]])
+
+    def comparison(ratio=ratio):
+        return ParamComparison(
+            2, "W", candidate, witness, ratio != 0, lambda: (ratio, ratio * 4 + 1)
+        )
+
+    p = comparison()
+    # the NaN ratio ranks first (as inf): entry (1, 1), candidate -1 against witness 0
+    assert (p.worst_entry, p.worst_ratio) == ((1, 1), INF)
+    assert (p.candidate_value, p.witness_value, p.max_rel_error) == (-1.0, 0.0, INF)
+    assert math.isnan(p.tolerance)
+    assert p.max_abs_error == 4.0  # |8 - 4|, the largest difference anywhere
+    assert p.bad_entries == [(0, 1), (1, 1), (1, 2)]
+    assert not p.ok
+    finite = comparison(np.array([[0.0, 0.5, 0.0], [0.0, 0.125, 0.25]]))
+    assert (finite.worst_entry, finite.worst_ratio, finite.tolerance) == ((0, 1), 0.5, 3.0)
+    assert finite.max_rel_error == 0.5  # |3 - 2| / |2|
+    agreeing = ParamComparison(
+        1, "b", witness[0], witness[0], np.zeros(3, bool), lambda: (np.zeros(3), np.ones(3))
+    )
+    assert agreeing.ok
+    assert (agreeing.max_rel_error, agreeing.max_abs_error) == (0.0, 0.0)
+    assert agreeing.describe() == (
+        "layer 1, b[0] (b^(1)_1): candidate 1 vs witness 1, |diff| 0 (tolerance 1), ok"
+    )
+    assert p.describe().endswith("|diff| 4 (tolerance nan), 3 entries wrong")
+    empty = ParamComparison(
+        1, "W", np.zeros((0, 2)), np.zeros((0, 2)), np.zeros((0, 2), bool), lambda: None
+    )
+    assert empty.describe() == "layer 1, W: empty"
+    assert (empty.max_abs_error, empty.worst_ratio, empty.bad_entries) == (0.0, 0.0, [])
+    nan_only = ParamComparison(
+        1,
+        "b",
+        np.array([np.nan]),
+        np.array([1.0]),
+        np.ones(1, bool),
+        lambda: (np.array([np.nan]), np.ones(1)),
+    )
+    assert math.isnan(nan_only.max_abs_error)
+
+
+# ∂R/∂H's bound for one example (n = 1) and one output, u = 2^-52, t = 2^-1022 (compare.py):
+#   (λ e(H) + 8 u (|D| + |y| + |H|) + 2 f(y) + 4 t) + u |D| + t, λ the loss's Lipschitz constant
+#   in H: 0 for output, 2 for square (ℓ' = 2 (H - y)), 1/4 for logistic (σ(H) - y), 2 Σ|y| times
+#   the largest e(H) for softmax cross-entropy. With n = 2 examples everything but the last u |D|
+#   + t is halved (the mean's 1/n), D standing for ∂R/∂H = ℓ'/n.
+U, T = 2.0**-52, 2.0**-1022
+
+
+@pytest.mark.parametrize(
+    ("loss", "lipschitz"), [("output", 0.0), ("square", 2.0), ("logistic", 0.25)]
+)
+def test_the_loss_derivative_bound_per_loss(loss, lipschitz):
+    H, Y, D, eH = (np.array([[v]]) for v in (3.0, 1.0, 4.0, 2.0**-20))
+    got = _loss_derivative_error(loss, H, Y, D, eH, U, T)
+    want = lipschitz * 2.0**-20 + 8 * U * (4 + 1 + 3) + 4 * T + U * 4 + T
+    assert float(got[0, 0]) == pytest.approx(want, rel=1e-12, abs=0)
+    # two examples: D is ℓ'/2, its terms are |D| n + |y| + |H|
+    H2, Y2, D2, eH2 = (np.array([[v], [v]]) for v in (3.0, 1.0, 2.0, 2.0**-20))
+    got = _loss_derivative_error(loss, H2, Y2, D2, eH2, U, T)
+    want = (lipschitz * 2.0**-20 + 8 * U * (4 + 1 + 3) + 4 * T) / 2 + U * 2 + T
+    assert got[:, 0].tolist() == pytest.approx([want, want], rel=1e-12, abs=0)
+
+
+def test_the_softmax_loss_derivative_bound_takes_the_targets_sum_and_the_largest_error():
+    H = np.array([[1.0, 2.0, 0.5]])
+    Y = np.array([[0.5, 0.25, 0.25]])  # Σ|y| = 1
+    D = np.array([[0.125, -0.25, 0.0]])
+    eH = np.array([[2.0**-30, 2.0**-20, 2.0**-40]])
+    got = _loss_derivative_error("softmax_cross_entropy", H, Y, D, eH, U, T)
+    terms = np.abs(D) + np.abs(Y) + np.abs(H)
+    want = 2 * 1.0 * 2.0**-20 + 8 * U * terms + 4 * T + U * np.abs(D) + T
+    assert got[0].tolist() == pytest.approx(want[0].tolist(), rel=1e-12, abs=0)
+    doubled = _loss_derivative_error("softmax_cross_entropy", H, 2 * Y, D, eH, U, T)
+    assert float(doubled[0, 0] - got[0, 0]) == pytest.approx(
+        2 * 2.0**-20 + 8 * U * 0.5, rel=1e-12, abs=0
+    )
+
+
+def test_a_subnormal_target_may_be_read_as_0():
+    H, D, eH = np.array([[0.0]]), np.array([[0.0]]), np.array([[0.0]])
+    sub = _loss_derivative_error("output", H, np.array([[3e-310]]), D, eH, U, T)
+    normal = _loss_derivative_error("output", H, np.array([[3e-300]]), D, eH, U, T)
+    assert float(sub[0, 0]) == pytest.approx(2 * 3e-310 + 8 * U * 3e-310 + 5 * T, rel=1e-12, abs=0)
+    assert float(normal[0, 0]) == pytest.approx(8 * U * 3e-300 + 5 * T, rel=1e-12, abs=0)
