@@ -377,9 +377,11 @@ LOSS_DERIVATIVE = {  # ℓ'(a, y) and its Lipschitz constant in a
 JUMP = {"relu": 1.0, "leaky_relu": 0.99}
 
 
-def _chain(names, loss, x, ws, bs, y):
-    """The chain's forward and backward values in exact IEEE float64, and its bound's entries."""
-    u, t = 2.0**-52, 2.0**-1022
+def _chain(names, loss, x, ws, bs, y, *, precision="standard", dtype=np.float64):
+    """The chain's forward and backward values in exact IEEE float64, and its bound's entries
+    for a pass in ``dtype`` (u = 2^-23, t = 2^-126 for float32) under ``precision`` (strict:
+    s_g = 0, every activation value accurate relatively, g' still within 4u absolutely)."""
+    u, t = (2.0**-52, 2.0**-1022) if dtype == np.float64 else (2.0**-23, 2.0**-126)
 
     def f(v):
         return abs(v) if abs(v) < t else 0.0
@@ -391,10 +393,12 @@ def _chain(names, loss, x, ws, bs, y):
     z_, gp, e_g = [None], [None], [None]
     for name, w, b in zip(names, ws, bs, strict=True):
         g, dg, c, s = SCALAR[name]
+        rounding = 4.0 if s else 0.0  # g' of a smooth g: 4u absolutely, in either standard
+        s = s if precision == "standard" else 0.0
         z = a[-1] * w + b
         e_z = gamma(2) * (abs(a[-1]) + e_a[-1]) * abs(w) + gamma(2) * abs(b) + 2 * t
         e_z += e_a[-1] * abs(w) + (abs(a[-1]) + e_a[-1]) * f(w) + f(b)
-        eg = c * e_z + (4 + 4 * s) * u if s else 0.0
+        eg = c * e_z + (rounding + 4 * s) * u
         if name in JUMP and abs(z) <= e_z:
             eg = JUMP[name]
         z_.append(z), gp.append(dg(z)), e_g.append(eg)
@@ -475,6 +479,16 @@ def test_the_bound_of_a_chain_of_single_units_is_its_recurrences_for_scalars(cha
         autodiff_backward(params, X, Y, spec), params, Y, spec, np.float64
     )
     _assert_bounds(bounds, _chain(*chain)[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("precision", ["standard", "strict"])
+@pytest.mark.parametrize("chain", [CHAINS[4], CHAINS[5], CHAINS[6]], ids=["smooth", "pl", "kink"])
+def test_the_bound_of_a_chain_in_each_standard_and_dtype(chain, precision, dtype):
+    spec, params, X, Y = _chain_case(chain)
+    ref = autodiff_backward(params, X, Y, spec)
+    bounds = backprop_error_bound(ref, params, Y, spec, dtype, precision=precision)
+    _assert_bounds(bounds, _chain(*chain, precision=precision, dtype=dtype)[1])
 
 
 # Chains whose computed values are subnormal. A witness may flush those to 0 (XLA on the CPU
