@@ -224,7 +224,7 @@ def lecture_index(
     Indices are comma-separated where the array (``shape``) or the index reaches 10.
     """
     ones = [i + 1 for i in index]
-    sep = "," if max((*ones, *shape), default=0) >= 10 else ""
+    sep = "," if max((*ones, *shape)) >= 10 else ""
     return f"{param}^({layer})_{sep.join(str(i) for i in ones)}"
 
 

@@ -105,10 +105,10 @@ FULL_SHAPE = (4, 8, 8)
 #: Work of differencing every entry (stencil points x examples x multiply-adds of the layers a
 #: point recomputes) up to which a network outside ``FULL_SHAPE`` is differenced in full too.
 FULL_UP_TO = 250_000
-#: Beyond it, this many entries at random (one of a W, one of a b, each of a random layer), and
-#: up to ``WORST`` entries of each W^(l) and b^(l) where a candidate is furthest outside its
-#: tolerance against ``jax.grad``.
-SAMPLE, WORST = 2, 4
+#: Beyond it, one entry at random of a W and one of a b (each of a random layer), and up to
+#: ``WORST`` entries of each W^(l) and b^(l) where a candidate is furthest outside its tolerance
+#: against ``jax.grad``.
+SAMPLED, WORST = ("W", "b"), 4
 
 
 def differencing_work(spec: Any, n: int) -> int:
@@ -145,12 +145,12 @@ def sampled_entries(spec: Any, X: np.ndarray, comparison: Any = None) -> list | 
         return None
     rng = np.random.default_rng(0)
     picked: list[list[np.ndarray]] = [[] for _ in spec.shapes()]
-    for k in range(SAMPLE):
+    for param in SAMPLED:
         layer = int(rng.integers(spec.depth))
         (rows, units), _ = spec.shapes()[layer]
         weights = rows * units
         picked[layer].append(
-            np.array([rng.integers(weights) if k % 2 == 0 else weights + rng.integers(units)])
+            np.array([rng.integers(weights) if param == "W" else weights + rng.integers(units)])
         )
     if comparison is not None:
         for p in comparison.params:
@@ -158,7 +158,7 @@ def sampled_entries(spec: Any, X: np.ndarray, comparison: Any = None) -> list | 
                 continue
             ratios = p.ratios()
             ratios = np.where(np.isnan(ratios), np.inf, ratios).reshape(-1)
-            worst = np.argsort(-ratios, kind="stable")[:WORST]
+            worst = np.argsort(-ratios)[:WORST]
             offset = spec.widths[p.layer - 1] * spec.widths[p.layer] if p.param == "b" else 0
             picked[p.layer - 1].append(offset + worst[ratios[worst] > 1])
     return [np.unique(np.concatenate(chosen)) if chosen else np.zeros(0, int) for chosen in picked]

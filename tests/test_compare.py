@@ -239,3 +239,35 @@ def test_a_subnormal_target_may_be_read_as_0():
     normal = _loss_derivative_error("output", H, np.array([[3e-300]]), D, eH, U, T)
     assert float(sub[0, 0]) == pytest.approx(2 * 3e-310 + 8 * U * 3e-310 + 5 * T, rel=1e-12, abs=0)
     assert float(normal[0, 0]) == pytest.approx(8 * U * 3e-300 + 5 * T, rel=1e-12, abs=0)
+
+
+def test_the_described_entry_takes_commas_from_the_arrays_shape():
+    candidate = np.zeros((10, 2))
+    candidate[0, 1] = 1.0
+    p = ParamComparison(
+        3, "W", candidate, np.zeros((10, 2)), candidate != 0, lambda: (candidate, np.ones((10, 2)))
+    )
+    assert p.describe().startswith("layer 3, W[0, 1] (W^(3)_1,2): candidate 1 vs witness 0")
+
+
+def test_a_lower_precision_result_is_named_for_each_parameter_and_the_inputs_dtype():
+    from reference.compare import _dtype_problems
+
+    pairs = [(np.zeros((1, 1), np.float32), np.zeros(1, np.float16))]
+    assert _dtype_problems(pairs, np.float32) == [
+        "layer 1, b: returned float16 for float32 inputs; precision was lost."
+    ]
+
+
+def test_an_overflowing_or_undefined_ratio_is_a_verdict_not_a_warning():
+    # ratios under warnings-as-errors: 1e300 over the smallest normal number overflows to inf,
+    # inf over an infinite tolerance (a bound that overflowed) is undefined, NaN
+    witness = [(np.array([[0.0, 1.0]]), np.array([0.0]))]
+    bounds = [(np.array([[0.0, np.inf]]), np.array([0.0]))]
+    candidate = [(np.array([[1e300, np.inf]]), np.array([0.0]))]
+    result = compare_to_autodiff(candidate, _autodiff(witness), None, None, None, float, bounds)
+    W, _ = result.params
+    ratios, _ = W._measure()
+    assert ratios[0, 0] == INF
+    assert math.isnan(ratios[0, 1])
+    assert W.bad_entries == [(0, 0)]  # inf is within an infinite tolerance

@@ -549,6 +549,9 @@ def test_the_work_of_differencing_every_entry_by_hand():
     # output: 4 * (3 + 3 + 1) = 28, so 9 * 6 * 28 = 1512. Layer 2: (3 + 1) * 1 = 4 entries,
     # 4 * (1 + 0 + 1) = 8 a point: 4 * 6 * 8 = 192. In all 1704.
     assert differencing_work(Spec((2, 3, 1), ("tanh", "identity"), "square"), 4) == 1704
+    # widths (1, 2, 3), n = 1: layer 1 has 2 * 2 = 4 entries of 1 * (2 + 2 * 3 + 3) = 11 a point,
+    # 4 * 6 * 11 = 264; layer 2 has 3 * 3 = 9 entries of 1 * (3 + 0 + 3) = 6, 9 * 6 * 6 = 324
+    assert differencing_work(Spec((1, 2, 3), ("tanh", "identity"), "square"), 1) == 588
 
 
 def test_every_entry_is_differenced_within_the_corner_or_the_work_bound():
@@ -571,7 +574,7 @@ def test_every_entry_is_differenced_within_the_corner_or_the_work_bound():
 def test_beyond_the_bound_two_random_entries_and_the_worst_four_of_each_wrong_parameter():
     from reference import autodiff_backward
     from reference.compare import backprop_error_bound, compare_to_autodiff
-    from reference.fd import SAMPLE, WORST, sampled_entries
+    from reference.fd import SAMPLED, WORST, sampled_entries
 
     spec = Spec((4, 9, 9, 3), ("tanh", "tanh", "identity"), "square")
     rng = np.random.default_rng(1)
@@ -580,7 +583,7 @@ def test_beyond_the_bound_two_random_entries_and_the_worst_four_of_each_wrong_pa
     random = sampled_entries(spec, X)
     assert random is not None
     assert [len(layer) for layer in random] == [len(layer) for layer in sampled_entries(spec, X)]
-    assert sum(len(layer) for layer in random) <= SAMPLE
+    assert sum(len(layer) for layer in random) <= len(SAMPLED)
     # the random picks alternate: one of some W (flat index below its size), one of some b
     kinds = sorted(
         int(i >= spec.widths[k] * spec.widths[k + 1])
@@ -688,3 +691,51 @@ def test_the_magnitude_of_the_risks_terms_by_hand():
     # Σ|y| (n_L + spread + max |H|) = 1 * (2 + 2 + 1)
     got = _risk_magnitude(np.array([[1.0, -1.0]]), np.array([[0.5, 0.5]]), "softmax_cross_entropy")
     assert got == pytest.approx(np.log(np.e + 1 / np.e) + 1 + 5, rel=1e-15)
+
+
+def test_the_worst_entries_picked_are_those_beyond_their_tolerance_nan_first():
+    from types import SimpleNamespace
+
+    from reference.fd import sampled_entries
+
+    # widths (3, 20, 2, 5) at batch 40: beyond the bound. The comparison is written by hand:
+    # each parameter's ratios of |candidate - jax.grad| / tolerance.
+    spec = Spec((3, 20, 2, 5), ("tanh", "tanh", "identity"), "square")
+    X = np.zeros((40, 3))
+    random = sampled_entries(spec, X)
+
+    def param(layer, name, ratios, ok=False):
+        ratios = np.array(ratios, dtype=float)
+        return SimpleNamespace(layer=layer, param=name, ok=ok, ratios=lambda: ratios)
+
+    W2 = np.zeros((20, 2))
+    W2[0, 1], W2[3, 0], W2[5, 1], W2[7, 0], W2[9, 1], W2[11, 0] = 1.0, 2.0, np.nan, 1.5, 3.0, 1.25
+    comparison = SimpleNamespace(
+        params=[
+            param(1, "W", np.full((3, 20), 5.0), ok=True),  # an agreeing parameter adds nothing
+            param(2, "W", W2),
+            param(3, "b", [0.5, 1.0000001, 0.0, 4.0, 1.0]),
+        ]
+    )
+    picked = sampled_entries(spec, X, comparison)
+    chosen = [
+        set(layer.tolist()) - set(extra.tolist())
+        for layer, extra in zip(picked, random, strict=True)
+    ]
+    # W^(2): the NaN first, then 3, 2 and 1.5 (not 1.25, fifth; not 1.0, within tolerance);
+    # flat index 2 i + j
+    assert chosen[1] == {2 * 5 + 1, 2 * 9 + 1, 2 * 3 + 0, 2 * 7 + 0} - set(random[1].tolist())
+    # b^(3): after W^(3)'s 2 * 5 = 10 entries, the two beyond 1
+    assert chosen[2] == {10 + 1, 10 + 3} - set(random[2].tolist())
+    assert chosen[0] == set()
+
+
+def test_fd_gradients_takes_the_finite_differences_options():
+    from reference.fd import fd_gradients
+
+    spec = Spec((1, 2, 1), ("tanh", "identity"), "square")
+    params = [(np.array([[0.5, -1.0]]), np.array([0.1, 0.2])), (np.array([[1.0], [2.0]]), [0.0])]
+    X, Y = np.array([[1.0], [0.5]]), np.array([[0.0], [1.0]])
+    some = fd_gradients(params, X, Y, spec, entries=[np.array([1]), np.array([], int)])
+    assert np.isnan(some[0][0]).tolist() == [[True, False]]  # W^(1)_12 alone
+    assert np.isnan(np.concatenate([some[1][0].ravel(), some[1][1]])).all()
