@@ -41,7 +41,7 @@ def gradient_descent(
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}.")
     w = pack(params)
-    dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.dtype(np.float64)
+    dtype = w.dtype if np.issubdtype(w.dtype, np.floating) else np.dtype("float64")
     w = w.astype(dtype)
     X, Y = np.asarray(X, dtype=dtype), np.asarray(Y, dtype=dtype)
     trajectory = [w]

@@ -571,6 +571,15 @@ def test_every_entry_is_differenced_within_the_corner_or_the_work_bound():
     assert not differenced_in_full(wide, 86)
 
 
+def test_work_equal_to_the_bound_is_differenced_in_full(monkeypatch):
+    from reference.fd import differenced_in_full, differencing_work
+
+    wide = Spec((2, 9), ("tanh",), "square")
+    monkeypatch.setattr(fd_module, "FULL_UP_TO", differencing_work(wide, 90))
+    assert differenced_in_full(wide, 90)
+    assert not differenced_in_full(wide, 91)
+
+
 def test_beyond_the_bound_two_random_entries_and_the_worst_four_of_each_wrong_parameter():
     from reference import autodiff_backward
     from reference.compare import backprop_error_bound, compare_to_autodiff
