@@ -446,9 +446,12 @@ def compare_to_fd(
                 half_width = np.maximum(
                     (resolved_high - resolved_low) / 2, np.finfo(np.float64).tiny
                 )
-                centre = (resolved_high + resolved_low) / 2
-                with np.errstate(over="ignore", invalid="ignore"):  # inf is a fine verdict
-                    ratio = np.where(unresolved, 0.0, np.abs(c - centre) / half_width)
+                # inf is a fine verdict; an interval of infinite width (a bound that overflowed)
+                # holds every value, and its undefined centre measures nothing
+                everything = unresolved | (half_width == np.inf)
+                with np.errstate(over="ignore", invalid="ignore"):
+                    centre = (resolved_high + resolved_low) / 2
+                    ratio = np.where(everything, 0.0, np.abs(c - centre) / half_width)
                 return ratio, half_width
 
             comparison.params.append(

@@ -271,3 +271,14 @@ def test_an_overflowing_or_undefined_ratio_is_a_verdict_not_a_warning():
     assert ratios[0, 0] == INF
     assert math.isnan(ratios[0, 1])
     assert W.bad_entries == [(0, 0)]  # inf is within an infinite tolerance
+
+
+def test_an_infinite_candidate_bound_accepts_everything_without_a_warning():
+    # a bound that overflowed widens the interval to everything: the entry passes, its ratio
+    # is 0 (as where the witness abstains), and no warning comes of the undefined centre
+    fd = _fd({"smooth": WITNESS["smooth"], "b": WITNESS["b"]})
+    bounds = [(np.array([[np.inf]]), np.array([0.0]))]
+    result = compare_to_fd(_candidate([7.0, 2.0]), fd, bounds)
+    assert result.ok
+    assert result.params[0].ratios().tolist() == [[0.0]]
+    assert result.params[0].worst_ratio == 0.0
