@@ -363,7 +363,8 @@ def _sigmoid(z):
 SCALAR = {  # g, g', max |g''|, s_g
     "identity": (lambda z: z, lambda z: 1.0, 0.0, 0.0),
     "relu": (lambda z: max(z, 0.0), lambda z: float(z > 0), 0.0, 0.0),
-    "leaky_relu": (lambda z: z if z > 0 else 0.01 * z, lambda z: 1.0 if z > 0 else 0.01, 0.0, 0.0),
+    # g'(0) as the contract has it: relu'(0) = 0, leaky_relu'(0) = 1
+    "leaky_relu": (lambda z: z if z > 0 else 0.01 * z, lambda z: 1.0 if z >= 0 else 0.01, 0.0, 0.0),
     "sigmoid": (_sigmoid, lambda z: _sigmoid(z) * (1 - _sigmoid(z)), 0.0963, 1.0),
     "tanh": (math.tanh, lambda z: 1 - math.tanh(z) ** 2, 0.770, 1.0),
     "softplus": (lambda z: math.log1p(math.exp(z)), _sigmoid, 0.25, 1.0),
@@ -391,6 +392,10 @@ def _chain(names, loss, x, ws, bs, y, *, precision="standard", dtype=np.float64)
 
     a, e_a = [x], [f(x)]
     z_, gp, e_g = [None], [None], [None]
+    # a is exactly 0 in every computation: an input 0, or g(z) = 0 for a z that is (g with
+    # g(0) = 0 exactly, of a z whose term has a zero factor and b = 0; or relu of a z certainly
+    # below 0). Such a z has no kink to fall either side of.
+    exact = x == 0
     for name, w, b in zip(names, ws, bs, strict=True):
         g, dg, c, s = SCALAR[name]
         rounding = 4.0 if s else 0.0  # g' of a smooth g: 4u absolutely, in either standard
@@ -399,8 +404,12 @@ def _chain(names, loss, x, ws, bs, y, *, precision="standard", dtype=np.float64)
         e_z = gamma(2) * (abs(a[-1]) + e_a[-1]) * abs(w) + gamma(2) * abs(b) + 2 * t
         e_z += e_a[-1] * abs(w) + (abs(a[-1]) + e_a[-1]) * f(w) + f(b)
         eg = c * e_z + (rounding + 4 * s) * u
-        if name in JUMP and abs(z) <= e_z:
+        z_exact = (exact or w == 0) and b == 0
+        uncertain = name in JUMP and abs(z) <= e_z and not z_exact
+        if uncertain:
             eg = JUMP[name]
+        exact = z_exact and name in ("identity", "relu", "leaky_relu", "tanh")
+        exact = exact or (name == "relu" and z < 0 and not uncertain)
         z_.append(z), gp.append(dg(z)), e_g.append(eg)
         a.append(g(z))
         e_a.append((abs(dg(z)) + eg) * e_z + 4 * u * (abs(a[-1]) + s) + t)
@@ -467,6 +476,13 @@ CHAINS = [
     # everything 0: the bound is the terms in t alone
     (("identity", "identity"), "output", 0.0, (0.0, 0.0), (0.0, 0.0), 0.0),
     (("identity",), "square", 0.0, (0.0,), (0.0,), 0.0),
+    # exact zeros: x = 0 and b = 0 make z^(1) = 0 in every computation, relu(0) = 0 and tanh(0)
+    # = 0 pass it on, a weight 0 makes one, a relu of a z certainly below 0 too: no kink there
+    (("relu", "relu", "identity"), "square", 0.0, (1.5, -2.0, 0.6), (0.0, 0.0, 0.1), 0.5),
+    (("tanh", "leaky_relu"), "square", 0.0, (0.7, 1.3), (0.0, 0.0), 0.5),
+    (("sigmoid", "relu"), "square", 1.0, (0.7, 0.0), (0.2, 0.0), 0.5),
+    (("relu", "leaky_relu"), "square", 1.0, (-2.0, 3.0), (0.5, 0.0), 0.5),
+    (("relu", "relu"), "square", 1.0, (0.5, 3.0), (-0.5, 0.0), 0.5),  # z = 0, a kink both ways
     # subnormal x, b and y where no computed value is subnormal
     (("identity", "relu"), "square", 3e-310, (0.0, 2.0), (0.5, 1e-310), 4e-310),
 ]
