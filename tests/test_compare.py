@@ -282,3 +282,17 @@ def test_an_infinite_candidate_bound_accepts_everything_without_a_warning():
     assert result.ok
     assert result.params[0].ratios().tolist() == [[0.0]]
     assert result.params[0].worst_ratio == 0.0
+
+
+def test_the_softmax_loss_derivative_bound_is_per_example():
+    # two examples, each its own Σ|y| and largest e(H): example 1 has Σ|y| = 1 and max e(H) =
+    # 2^-20, example 2 Σ|y| = 2 and max e(H) = 2^-30. Each row's Lipschitz term is 2 Σ|y| max e(H)
+    # of its own example, over n = 2
+    H = np.zeros((2, 3))
+    Y = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 1.0]])
+    D = np.zeros((2, 3))
+    eH = np.array([[2.0**-20, 0.0, 0.0], [0.0, 2.0**-30, 0.0]])
+    got = _loss_derivative_error("softmax_cross_entropy", H, Y, D, eH, U, T)
+    rounding = (8 * U * np.abs(Y) + 4 * T) / 2 + T
+    want = np.array([[2 * 1 * 2.0**-20] * 3, [2 * 2 * 2.0**-30] * 3]) / 2 + rounding
+    assert got.ravel().tolist() == pytest.approx(want.ravel().tolist(), rel=1e-12, abs=0)

@@ -748,3 +748,90 @@ def test_fd_gradients_takes_the_finite_differences_options():
     some = fd_gradients(params, X, Y, spec, entries=[np.array([1]), np.array([], int)])
     assert np.isnan(some[0][0]).tolist() == [[True, False]]  # W^(1)_12 alone
     assert np.isnan(np.concatenate([some[1][0].ravel(), some[1][1]])).all()
+
+
+def test_the_magnitude_is_summed_over_outputs_then_averaged_over_examples():
+    # output loss, n = 2 examples of n_L = 3 outputs: Σ_j |h_ij| is 6 and 0, their mean 3 (the
+    # column sums 1, 2, 3 would average 2)
+    H = np.array([[1.0, -2.0, 3.0], [0.0, 0.0, 0.0]])
+    assert _risk_magnitude(H, np.zeros((2, 3)), "output") == 3.0
+
+
+def test_the_secant_slope_is_the_steeper_side():
+    from reference.fd import _secant_slope
+
+    # at v = 0 with t = 1: max(-2x, x) rises by 1 to the right and 2 to the left; max(-x, 2x) by
+    # 2 to the right and 1 to the left. Either way the steeper side, 2
+    def left(x):
+        return np.maximum(-2 * x, x)
+
+    def right(x):
+        return np.maximum(-x, 2 * x)
+
+    for f in (left, right):
+        assert _secant_slope(f, np.array([0.0]), np.array([1.0])).tolist() == [2.0]
+    # from v = 1 over t = 0.5, max(-x, 2x) is 2x on both sides: slope 2
+    assert _secant_slope(right, np.array([1.0]), np.array([0.5])).tolist() == [2.0]
+
+
+def test_forward_error_of_an_all_zero_network_is_its_underflow_terms():
+    # X = 0, W = 0, b = 0: every product is exactly 0, so only the absolute terms remain.
+    # z = 0 errs by 2t (k = 2 terms), tanh's secant slope at 0 over √u is 1 - u/3 ≈ 1, so
+    # a = tanh(0) = 0 errs by 2t + t; ℓ = H passes it on: 3t
+    got = _forward_error((1, 1), ("tanh",), "output", [([[0.0]], [0.0])], [[0.0]], [[0.0]])
+    assert got == pytest.approx(3 * TINY, rel=1e-7, abs=0)
+    # two such layers: the second z errs by the first a's 3t times |W| = 0, plus 2t; again 3t
+    got = _forward_error(
+        (1, 1, 1), ("tanh", "tanh"), "output", [([[0.0]], [0.0])] * 2, [[0.0]], [[0.0]]
+    )
+    assert got == pytest.approx(3 * TINY, rel=1e-7, abs=0)
+
+
+def test_the_first_step_of_a_weight_scales_with_its_input_and_a_biases_does_not():
+    # identity and the square loss: R is quadratic in every entry, so the first step expands and
+    # is kept. u^(1/5) = 2^-10.4: h = 2^-10 for every bias and for W^(1)'s row whose inputs reach
+    # at most 1; its row whose inputs reach 8 gets 2^-10.4 / 8 -> 2^-13, and its row that
+    # reaches 3 gets 2^-10.4 / 3 = 2^-11.98 -> 2^-12.
+    spec = Spec((3, 2), ("identity",), "square")
+    params = [(np.zeros((3, 2)), np.zeros(2))]
+    X = np.array([[1.0, -8.0, 0.5], [-1.0, 2.0, 3.0]])
+    result = finite_differences(params, X, np.ones((2, 2)), spec)
+    W_step, b_step = result.step[0]
+    assert W_step.tolist() == [[2.0**-10] * 2, [2.0**-13] * 2, [2.0**-12] * 2]
+    assert b_step.tolist() == [2.0**-10] * 2
+
+
+def test_entries_left_out_are_nan_with_no_bounds():
+    spec = Spec((1, 2, 1), ("tanh", "identity"), "square")
+    params = [(np.array([[0.5, -1.0]]), np.array([0.1, 0.2])), (np.array([[1.0], [2.0]]), [0.0])]
+    X, Y = np.array([[1.0], [0.5]]), np.array([[0.0], [1.0]])
+    result = finite_differences(params, X, Y, spec, entries=[np.array([1]), np.array([], int)])
+    for field, value in (("error", np.inf), ("lower", -np.inf), ("upper", np.inf)):
+        (W1, b1), (W2, b2) = getattr(result, field)
+        assert W1[0, 0] == value
+        assert b1.tolist() == [value] * 2
+        assert W2.ravel().tolist() == [value] * 2
+        assert b2.tolist() == [value]
+        assert np.isfinite(W1[0, 1])  # the one differenced entry has a finite error and interval
+    assert result.sampled[0][0].tolist() == [[False, True]]
+
+
+def test_a_wide_richardson_error_widens_the_kink_interval_beyond_the_one_sided_values():
+    # Two entries at once, each with its own interval. Entry 0: the corner of the test above.
+    # Entry 1: D = (1 + y, 1, 1) with no even part: every one-sided quotient is D(h/2) = D(h/4) =
+    # 1 (spread 0), the value (4 D(h/4) - D(h/2)) / 3 = 1, the coarse one (4 - 1 - y) / 3, so the
+    # error y/3 + 6 noise exceeds the one-sided allowance 8 noise: [1 - y/3 - 6 n, 1 + y/3 + 6 n]
+    y = 3e-3
+    corner, wide = [], []
+    for s, d in zip((H, H / 2, H / 4), (1 + y, 1.0, 1.0), strict=True):
+        corner += [BASE + s + s * s, BASE]
+        wide += [BASE + s * d, BASE - s * d]
+    result = fd_module._estimate(
+        np.array([corner, wide]), BASE, np.array([H, H]), np.array([EPS, EPS])
+    )
+    assert result.lower.tolist() == pytest.approx(
+        [-(H / 4 + 8 * NOISE), 1 - y / 3 - 6 * NOISE], rel=1e-9, abs=0
+    )
+    assert result.upper.tolist() == pytest.approx(
+        [1 + H / 2 + H / 4 + 8 * NOISE, 1 + y / 3 + 6 * NOISE], rel=1e-9, abs=0
+    )
