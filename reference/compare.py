@@ -276,6 +276,10 @@ class ParamComparison:
         middle of the one-sided interval over the half width; 0 where nothing is judged)."""
         return self._measure()[0]
 
+    def tolerances(self) -> np.ndarray:
+        """Each entry's tolerance (at kinks, the one-sided interval's half width)."""
+        return self._measure()[1]
+
     @functools.cached_property
     def _summary(self) -> dict[str, Any]:
         candidate, witness = self._arrays

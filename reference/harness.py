@@ -96,6 +96,7 @@ class CheckResult:
     skipped: int = 0  # cases the implementation declined (NotImplementedError)
     scope: Scope = field(default_factory=Scope)
     conventions: Conventions = field(default_factory=Conventions)
+    draws: list[int] = field(default_factory=list)  # each case run: its number in the draw
 
     @property
     def ok(self) -> bool:
@@ -306,8 +307,9 @@ def _fd_cell(result: ThreeWay, layer: int, k: int, entry: tuple[int, ...]) -> st
     return f"{fd.gradients[layer - 1][k][entry]:.10g}"
 
 
-def table(result: ThreeWay) -> list[str]:
-    """Per layer and parameter, the worst entry: implementation, jax.grad, finite differences."""
+def table_rows(result: ThreeWay) -> list[tuple[str, ...]]:
+    """Per layer and parameter (last layer first), the entry furthest from jax.grad:
+    implementation, jax.grad, finite differences and the verdict, as text; a header row first."""
     rows = [("layer", "param", "entry", "implementation", "jax.grad", "finite diff.", "verdict")]
     wrong = {(item["layer"], item["param"]) for item in _mismatches(result)}
     non_finite: dict[tuple[int, str], int] = {}
@@ -346,6 +348,12 @@ def table(result: ThreeWay) -> list[str]:
                     verdict,
                 )
             )
+    return rows
+
+
+def table(result: ThreeWay) -> list[str]:
+    """``table_rows`` as aligned lines of text."""
+    rows = table_rows(result)
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
 
@@ -474,15 +482,15 @@ def _fingerprint(case: Case) -> tuple:
     )
 
 
-def _distinct(cases: Iterator[Case]) -> Iterator[Case]:
-    """``cases`` without the repeats of an earlier one."""
+def _distinct(cases: Iterator[tuple[int, Case]]) -> Iterator[tuple[int, Case]]:
+    """Numbered ``cases`` without the repeats of an earlier one."""
     seen: set = set()
-    for case in cases:
+    for number, case in cases:
         key = _fingerprint(case)
         if key in seen:
             continue
         seen.add(key)
-        yield case
+        yield number, case
 
 
 def check(
@@ -497,6 +505,7 @@ def check(
     keep_going: bool = False,
     time_limit: float | None = DEFAULT_TIME_LIMIT,
     precision: str = "standard",
+    case: int | None = None,
     **scope_and_conventions: Any,
 ) -> CheckResult:
     """Check ``implementation`` on ``examples`` distinct random cases drawn from ``seed``.
@@ -520,6 +529,9 @@ def check(
             whole limit.
         precision: the numerical standard, ``"standard"`` or ``"strict"`` (see
             ``reference.compare``).
+        case: check only the case numbered ``case`` (1-based) in the draw from ``seed``, as
+            ``CheckResult.draws`` numbers them: one case of a run, alone (``examples`` is
+            then 1).
         scope_and_conventions: the options of ``../CONTRACT.md`` section 5, by their names
             with underscores (``reference.scope.OPTION_KEYS``): the scope (``activations``,
             ``output_activations``, ``losses`` as lists or comma-separated names; ``depth``,
@@ -538,6 +550,8 @@ def check(
     """
     if examples < 1:
         raise UsageError(f"--examples must be at least 1, got {examples}.")
+    if case is not None and (case < 1 or strategy is not None):
+        raise UsageError(f"--case must be at least 1 and draw from the seed, got {case}.")
     scope, conventions = options(**scope_and_conventions)
     dtype = np.dtype(dtype)
     label = name or getattr(implementation, "__qualname__", repr(implementation))
@@ -551,24 +565,27 @@ def check(
         other_inputs=_other_inputs(scope),
     )
     if strategy is None:
-        drawn = case_stream(seed, scope)
+        drawn = enumerate(case_stream(seed, scope), start=1)
     else:
-        drawn = filter(scope.admits, _strategy_stream(strategy, seed, examples))
-    runs, skipped, first = 0, 0, None
+        drawn = enumerate(filter(scope.admits, _strategy_stream(strategy, seed, examples)), 1)
+    if case is not None:
+        drawn, examples = itertools.islice(drawn, case - 1, case), 1
+    runs, skipped, first, draws = 0, 0, None, []
     most_skipped = max(_SKIPS_AT_LEAST, _SKIPS_PER_CASE * examples)
-    for case in _distinct(drawn):
-        result = run(case)
+    for number, drawn_case in _distinct(drawn):
+        result = run(drawn_case)
         if result.unsupported:
             skipped += 1
             if skipped >= most_skipped:
                 break
             continue
         runs += 1
+        draws.append(number)
         if observe is not None:
-            observe(case, result)
+            observe(drawn_case, result)
         if not result.ok:
             if first is None:
-                first = (runs, case, result)
+                first = (runs, drawn_case, result)
             if not keep_going or result.kind == "timeout":  # a hang costs the limit each case
                 break
         if runs == examples:
@@ -590,6 +607,7 @@ def check(
         skipped=skipped,
         scope=scope,
         conventions=conventions,
+        draws=draws,
     )
     if first is not None:
         found.failed_at, case, result = first

@@ -168,6 +168,38 @@ def test_keep_going_runs_every_case_and_reports_the_first_failure():
     assert stopped.examples == stopped.failed_at == found.failed_at
 
 
+def test_one_case_of_a_run_is_checked_alone_by_its_draw_number():
+    seen = []
+    run = check(manual.gradients, examples=12, seed=8, observe=lambda c, _: seen.append(c))
+    assert run.draws == list(range(1, 13))  # nothing declined, nothing repeated
+    for number in (1, 7, 12):
+        alone = []
+        found = check(
+            manual.gradients, seed=8, case=number, observe=lambda c, _: alone.append(c)
+        )
+        assert found.examples == 1
+        assert found.draws == [number]
+        (case,) = alone
+        assert case.spec == seen[number - 1].spec
+        assert np.array_equal(case.X, seen[number - 1].X)
+
+
+def test_the_draw_numbers_skip_what_the_implementation_declines():
+    def tanh_only(params, X, Y, spec):
+        if set(spec.activations) != {"tanh"}:
+            raise NotImplementedError
+        return manual.gradients(params, X, Y, spec)
+
+    found = check(tanh_only, examples=2, seed=1, depth=1, activations="tanh", losses="square")
+    assert len(found.draws) == 2
+    declined = check(tanh_only, examples=3, seed=1, depth=1, losses="square")
+    assert declined.skipped > 0
+    assert len(declined.draws) == declined.examples
+    assert declined.draws[-1] == declined.examples + declined.skipped
+    for number in declined.draws:
+        assert check(tanh_only, seed=1, depth=1, losses="square", case=number).ok
+
+
 @pytest.mark.parametrize("catches", [False, True])
 def test_an_implementation_that_hangs_fails_at_the_time_limit(catches):
     def hangs(params, X, Y, spec):
