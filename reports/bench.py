@@ -16,7 +16,7 @@ import numpy as np
 
 from reference import Spec
 
-__all__ = ["jitted_gradients", "run"]
+__all__ = ["jitted_gradients", "per_call_seconds", "run"]
 
 
 def _seconds(task: Callable[[], Any], repeat: int = 1) -> float:
@@ -27,6 +27,21 @@ def _seconds(task: Callable[[], Any], repeat: int = 1) -> float:
         task()
         best = min(best, time.perf_counter() - start)
     return float(best)
+
+
+def per_call_seconds(task: Callable[[], Any], least: float = 0.02, repeat: int = 3) -> float:
+    """The time of one call of ``task()``: calls looped until a loop lasts at least ``least``
+    seconds (so that even a call of microseconds is measured over a span the clock resolves and
+    the machine's jitter averages over), the best of ``repeat`` such loops."""
+
+    def loop(calls: int) -> float:
+        return _seconds(lambda: [task() for _ in range(calls)])
+
+    calls = 1
+    while (spent := loop(calls)) < least:
+        calls *= 2 if spent <= 0 else min(10, max(2, int(least / spent) + 1))
+    best = min([spent] + [loop(calls) for _ in range(repeat - 1)])
+    return best / calls
 
 
 def _mlp(widths: tuple[int, ...], activations: tuple[str, ...], loss: str, n: int, seed: int = 0):

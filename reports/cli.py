@@ -211,8 +211,6 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    import json
-
     from reference.harness import check
 
     implementation = load_implementation(args.target)
@@ -237,14 +235,15 @@ def _check(args: argparse.Namespace) -> int:
         name=args.target,
         time_limit=args.time_limit,
         precision=args.precision,
+        case=args.case,
         **chosen,
     )
     print(found.render())
     if args.json is not None:
-        from reports.report import json_ready
+        from reports.report import json_text
 
         # whole or not at all: written beside the target, then moved over it
-        text = json.dumps(json_ready(found.as_json()), indent=2, allow_nan=False) + "\n"
+        text = json_text(found.as_json(), indent=2)
         partial = f"{args.json}.partial"
         with open(partial, "w") as stream:
             stream.write(text)
@@ -270,7 +269,7 @@ def _report(args: argparse.Namespace) -> int:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"cannot write the report to {args.out!r}: {exc.strerror}.") from None
-    from reports.report import build
+    from reports.report import build, summary_line
 
     data = build(
         out,
@@ -280,16 +279,11 @@ def _report(args: argparse.Namespace) -> int:
         name=name,
         progress=not args.quiet,
         options=chosen,
+        timing=not args.no_timing,
     )
-    verdict = data["verdict"]
-    failing = f", {verdict['failing_cases']} failing" if verdict["failing_cases"] else ""
-    cases = f"{verdict['examples']} random case{'s' if verdict['examples'] != 1 else ''}"
-    print(
-        f"{verdict['verdict'].upper()}: {verdict['implementation']} on {cases}{failing}, and "
-        f"the lecture's exercises."
-    )
+    print(summary_line(data))
     print(f"Report: {os.fspath(out / 'report.html')} (also report.md, report.json)")
-    return 0 if verdict["verdict"] == "pass" else 1
+    return 0 if data["verdict"]["verdict"] == "pass" else 1
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -405,6 +399,12 @@ def _parser() -> argparse.ArgumentParser:
     _draw_options(check, DEFAULT_EXAMPLES, "to draw")
     check.add_argument("--json", metavar="PATH", help="also write the verdict as JSON to PATH")
     check.add_argument(
+        "--case",
+        type=_positive,
+        metavar="K",
+        help="check only case K of the draw from the seed, alone (as the report numbers cases)",
+    )
+    check.add_argument(
         "--time-limit",
         type=_seconds,
         default=DEFAULT_TIME_LIMIT,
@@ -448,6 +448,9 @@ def _parser() -> argparse.ArgumentParser:
         help="check this implementation instead of manual:gradients",
     )
     report.add_argument("--quiet", action="store_true", help="no progress bar")
+    report.add_argument(
+        "--no-timing", action="store_true", help="leave out the timing of the witnesses"
+    )
     _scope_options(report)
     report.set_defaults(run=_report)
     bench = commands.add_parser(

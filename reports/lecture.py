@@ -8,7 +8,7 @@ import numpy as np
 
 from reference.spec import Spec
 
-__all__ = ["EXERCISE_2", "exercise_1"]
+__all__ = ["EXERCISE_1_X", "EXERCISE_2", "exercise_1", "exercise_1_cases"]
 
 #: Exercise 2: three layers, ReLU hidden layers, identity output, x = (2, 1), biases 0. With the
 #: ``output`` loss and one example, R = H, so every gradient is the lecture's ∂H/∂(.).
@@ -24,19 +24,15 @@ EXERCISE_2 = {
 }
 
 
-def exercise_1() -> dict[str, Any]:
-    """Exercise 1 on three completions of the network: ∂H/∂W^(1)_11 from every witness.
+#: Exercise 1's input; its first unit's weights are W^(1)_11, W^(1)_21, W^(1)_31 = -2, -5, 2.
+EXERCISE_1_X = np.array([[3.0, 2.0, -2.0]])
 
-    By hand: z^(1)_1 = 3 (-2) + 2 (-5) + (-2) 2 = -20 < 0, so relu'(z^(1)_1) = 0, hence
-    ∂H/∂z^(1)_1 = 0 (formula 2) and ∂H/∂W^(1)_11 = ∂H/∂z^(1)_1 x_1 = 0 (formula 3), whatever
-    the rest of the network is.
-    """
-    import manual
-    from reference import autodiff_gradients, fd_gradients
 
+def exercise_1_cases() -> list[tuple[Spec, list, np.ndarray, np.ndarray]]:
+    """Three completions of exercise 1's network (the rest of its weights random integers):
+    (spec, params, X, Y) each."""
     rng = np.random.default_rng(1)
-    X = np.array([[3.0, 2.0, -2.0]])
-    completions = []
+    cases = []
     for widths, activations in (
         ((3, 2, 1), ("relu", "identity")),
         ((3, 3, 2, 1), ("relu", "relu", "identity")),
@@ -47,7 +43,22 @@ def exercise_1() -> dict[str, Any]:
             (rng.integers(-3, 4, size=w).astype(float), np.zeros(b)) for w, b in spec.shapes()
         ]
         params[0][0][:, 0] = [-2.0, -5.0, 2.0]
-        Y = np.zeros((1, widths[-1]))
+        cases.append((spec, params, EXERCISE_1_X.copy(), np.zeros((1, widths[-1]))))
+    return cases
+
+
+def exercise_1() -> dict[str, Any]:
+    """Exercise 1 on three completions of the network: ∂H/∂W^(1)_11 from every witness.
+
+    By hand: z^(1)_1 = 3 (-2) + 2 (-5) + (-2) 2 = -20 < 0, so relu'(z^(1)_1) = 0, hence
+    ∂H/∂z^(1)_1 = 0 (formula 2) and ∂H/∂W^(1)_11 = ∂H/∂z^(1)_1 x_1 = 0 (formula 3), whatever
+    the rest of the network is.
+    """
+    import manual
+    from reference import autodiff_gradients, fd_gradients
+
+    completions = []
+    for spec, params, X, Y in exercise_1_cases():
         values = {
             label: float(np.asarray(witness(params, X, Y, spec)[0][0])[0, 0])
             for label, witness in (
@@ -57,8 +68,14 @@ def exercise_1() -> dict[str, Any]:
             )
         }
         completions.append(
-            {"widths": list(widths), "activations": list(activations), "dH_dW1_11": values}
+            {
+                "widths": list(spec.widths),
+                "activations": list(spec.activations),
+                "dH_dW1_11": values,
+                "case": (spec, params, X, Y),
+            }
         )
+    X = EXERCISE_1_X
     z = float(X[0] @ np.array([-2.0, -5.0, 2.0]))
     return {
         "question": "W^(1)_11 = -2, W^(1)_21 = -5, W^(1)_31 = 2, x = (3, 2, -2), biases 0, "

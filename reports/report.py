@@ -19,6 +19,7 @@ The JSON's layout is documented in the README ("report.json").
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 import json
 import math
@@ -36,7 +37,15 @@ import numpy as np
 from reference import Spec
 from reference.spec import ACTIVATIONS, LOSSES
 
-__all__ = ["DEFAULT_EXAMPLES", "DEFAULT_OUT", "PAIRS", "build", "json_ready"]
+__all__ = [
+    "DEFAULT_EXAMPLES",
+    "DEFAULT_OUT",
+    "PAIRS",
+    "build",
+    "json_ready",
+    "json_text",
+    "summary_line",
+]
 
 DEFAULT_EXAMPLES = 300
 DEFAULT_OUT = "backprop-verify-report"
@@ -48,13 +57,13 @@ PAIRS = ("candidate_vs_jax", "candidate_vs_fd", "jax_vs_fd")
 # --- what the report measures -------------------------------------------------------------------
 
 
-def _environment(name: str, examples: int, seed: int) -> dict[str, Any]:
+def _environment(name: str, examples: int, seed: int, chosen: dict[str, Any]) -> dict[str, Any]:
     versions = {}
     for package in ("jax", "jaxlib", "numpy", "hypothesis", "matplotlib"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
-            versions[package] = None
+            versions[package] = "not installed"
     return {
         "versions": {"python": platform.python_version(), **versions},
         "machine": {
@@ -66,42 +75,162 @@ def _environment(name: str, examples: int, seed: int) -> dict[str, Any]:
         "dtype": "float64",
         "seed": seed,
         "examples": examples,
-        "created": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "options": {key.replace("_", "-"): value for key, value in chosen.items()},
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
-def _lecture() -> dict[str, Any]:
-    from reports.lecture import EXERCISE_2, exercise_1
+# --- the implementation under check on one case ---------------------------------------------------
+
+
+class Subject:
+    """The implementation under check, called in its own conventions inside its scope."""
+
+    def __init__(self, implementation: Callable, name: str, chosen: dict[str, Any]) -> None:
+        from reference.scope import options
+
+        self.name = name
+        self.label = "manual" if name == "manual:gradients" else name
+        self.scope, conventions = options(**chosen)
+        self.function = conventions.wrap(implementation)
+        self.flags = _flags(chosen)
+
+    def judge(self, params: list, X: np.ndarray, Y: np.ndarray, spec: Spec) -> Any:
+        """The three-way verdict on one case, or why it was not judged (a sentence)."""
+        from reference.harness import DEFAULT_TIME_LIMIT
+        from reference.strategies import Case
+        from reference.verify import verify
+
+        outside = self.scope.outside(Case(spec, params, X, Y))
+        if outside is not None:
+            return f"outside the declared scope ({outside})"
+        result = verify(self.function, params, X, Y, spec, time_limit=DEFAULT_TIME_LIMIT)
+        if result.unsupported:
+            return "declined by the implementation (NotImplementedError)"
+        return result
+
+    def command(self, seed: int, case: int | None = None) -> str:
+        """The command line that checks this implementation again (one case, or the run)."""
+        words = ["backprop-verify check", self.name, f"--seed {seed}"]
+        words += [f"--case {case}"] if case is not None else []
+        return " ".join(words + ([self.flags] if self.flags else []))
+
+
+def _flags(chosen: dict[str, Any]) -> str:
+    """The scope and conventions ``chosen`` as command-line flags."""
+    words = []
+    for key, value in chosen.items():
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif value is not False and value is not None:
+            text = ",".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+            words.append(f"{flag} {text}")
+    return " ".join(words)
+
+
+def _why_wrong(result: Any) -> str:
+    from reference.verify import KIND_WORDS
+
+    if isinstance(result, str):
+        return result
+    return result.error or KIND_WORDS.get(result.kind or "", "disagrees with the witnesses")
+
+
+def _entry_verdicts(result: Any, layer: int, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The candidate's values of one parameter of ``result`` and which of them agree."""
+    if isinstance(result, str) or result.candidate is None:
+        return None
+    values = np.asarray(result.candidate[layer - 1][k], dtype=np.float64)
+    wrong = np.zeros(values.shape, dtype=bool)
+    for comparison in (result.vs_autodiff, result.vs_fd):
+        if comparison is not None:
+            wrong |= comparison.params[2 * (layer - 1) + k].bad
+    return values, ~wrong
+
+
+# --- the lecture's exercises ---------------------------------------------------------------------
+
+
+def _exercise_2(subject: Subject) -> dict[str, Any]:
+    from reports.lecture import EXERCISE_2
     from reports.trace import trace
 
-    worked = trace(EXERCISE_2["params"], EXERCISE_2["X"], EXERCISE_2["Y"], EXERCISE_2["spec"])
-    spec = worked.spec
-    return {
-        "exercise_2": {
-            "widths": list(spec.widths),
-            "activations": list(spec.activations),
-            "x": EXERCISE_2["X"][0].tolist(),
-            "W": [W.tolist() for W, _ in EXERCISE_2["params"]],
-            "forward": [
-                {"layer": row.layer, "quantity": row.name, "value": row.manual}
-                for row in worked.forward
-            ],
-            "backward": [
-                {
-                    "layer": row.layer,
-                    "quantity": row.name,
-                    "manual": row.manual,
-                    "jax": row.autodiff,
-                    "fd": row.fd,
-                    "fd_error": row.fd_error,
-                    "agrees": row.agrees,
-                }
-                for row in sorted(worked.backward, key=lambda row: -row.layer)  # last layer first
-            ],
-            "agrees": worked.agrees,
-        },
-        "exercise_1": exercise_1(),
+    params, X, Y, spec = (EXERCISE_2[key] for key in ("params", "X", "Y", "spec"))
+    worked = trace(params, X, Y, spec)
+    judged = subject.judge(params, X, Y, spec)
+    out: dict[str, Any] = {
+        "widths": list(spec.widths),
+        "activations": list(spec.activations),
+        "x": X[0].tolist(),
+        "W": [W.tolist() for W, _ in params],
+        "forward": [
+            {"layer": row.layer, "quantity": row.name, "value": row.manual}
+            for row in worked.forward
+        ],
+        "judged": not (isinstance(judged, str) and judged.startswith(("outside", "declined"))),
     }
+    rows, wrong = [], 0
+    for row in sorted(worked.backward, key=lambda row: -row.layer):  # last layer first
+        item = {
+            "layer": row.layer,
+            "quantity": row.name,
+            "manual": row.manual,
+            "jax": row.autodiff,
+            "fd": row.fd,
+            "fd_error": row.fd_error,
+            "witnesses_agree": row.agrees,
+        }
+        param = row.name.split("∂")[-1][0]  # ∂H/∂W^(l)_ij -> "W"
+        entries = _entry_verdicts(judged, row.layer, "Wb".index(param)) if param in "Wb" else None
+        if entries is not None:
+            values, agrees = entries
+            item["candidate"] = float(values[row.index])
+            item["candidate_agrees"] = bool(agrees[row.index])
+            wrong += not item["candidate_agrees"]
+        rows.append(item)
+    out["backward"] = rows
+    out["candidate_wrong"] = wrong
+    out["candidate_entries"] = sum(W.size + b.size for W, b in params)
+    witnesses = worked.agrees
+    if not out["judged"]:
+        out["not_judged_because"] = judged
+        out["agrees"] = witnesses
+        return out
+    if isinstance(judged, str) or not judged.ok:
+        out["candidate_problem"] = _why_wrong(judged)
+    out["agrees"] = bool(witnesses and not isinstance(judged, str) and judged.ok)
+    return out
+
+
+def _exercise_1(subject: Subject) -> dict[str, Any]:
+    from reports.lecture import exercise_1
+
+    worked = exercise_1()
+    for item in worked["completions"]:
+        spec, params, X, Y = item.pop("case")
+        judged = subject.judge(params, X, Y, spec)
+        entries = _entry_verdicts(judged, 1, 0)
+        if entries is not None:
+            item["dH_dW1_11"]["candidate"] = float(entries[0][0, 0])
+        elif not (isinstance(judged, str) and judged.startswith(("outside", "declined"))):
+            item["candidate_problem"] = _why_wrong(judged)
+        item["judged"] = entries is not None or "candidate_problem" in item
+        if item["judged"]:
+            item["candidate_agrees"] = item["dH_dW1_11"].get("candidate") == worked["answer"]
+        else:
+            item["not_judged_because"] = judged
+    judged_items = [item for item in worked["completions"] if item["judged"]]
+    worked["judged"] = bool(judged_items)
+    worked["agrees"] = worked["agrees"] and all(item["candidate_agrees"] for item in judged_items)
+    return worked
+
+
+def _lecture(subject: Subject) -> dict[str, Any]:
+    return {"exercise_2": _exercise_2(subject), "exercise_1": _exercise_1(subject)}
+
+
+# --- the sweep -----------------------------------------------------------------------------------
 
 
 def _normwise(first: list, second: list, masks: list | None = None) -> float | None:
@@ -116,9 +245,12 @@ def _normwise(first: list, second: list, masks: list | None = None) -> float | N
     a, b = kept(first), kept(second)
     if a.size == 0:
         return None
-    diff = float(np.linalg.norm(a - b))
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = float(np.linalg.norm(a - b))
     if diff == 0.0:
         return 0.0
+    if not math.isfinite(diff):
+        return math.inf
     scale = max(float(np.linalg.norm(a)), float(np.linalg.norm(b)))
     return diff / scale if scale > 0 else math.inf
 
@@ -127,14 +259,30 @@ def _flat(pairs: list) -> list:
     return [array for pair in pairs for array in pair]
 
 
-def _worst_ratio(comparison: Any, keep: list) -> float:
-    """The largest entry |difference| / tolerance of ``comparison`` over the entries kept."""
-    worst = 0.0
+def _worst(comparison: Any, keep: list) -> dict[str, Any]:
+    """The entry of ``comparison`` with the largest |difference| / tolerance among those kept:
+    the ratio, the entry's lecture name, the candidate's and the witness's values, the
+    tolerance. Ratio 0 and no entry where nothing is kept."""
+    from reference.compare import lecture_index
+
+    best: dict[str, Any] = {"ratio": 0.0}
     for p, mask in zip(comparison.params, keep, strict=True):
-        ratios = p.ratios()
-        ratios = np.where(np.isnan(ratios), np.inf, ratios)[mask]
-        worst = max(worst, float(ratios.max(initial=0.0)))
-    return worst
+        ratios = np.where(np.isnan(p.ratios()), np.inf, p.ratios())
+        ratios = np.where(mask, ratios, -1.0)
+        if ratios.size == 0 or (ratios.max() <= best["ratio"] and "entry" in best):
+            continue
+        at = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
+        if ratios[at] < 0:
+            continue
+        candidate, witness = p._arrays
+        best = {
+            "ratio": float(ratios[at]),
+            "entry": lecture_index(p.param, p.layer, tuple(int(i) for i in at), p.shape),
+            "got": float(candidate[at]),
+            "expected": float(witness[at]),
+            "tolerance": float(p.tolerances()[at]),
+        }
+    return best
 
 
 def _outside(comparison: Any, kink: list) -> int:
@@ -142,11 +290,19 @@ def _outside(comparison: Any, kink: list) -> int:
     return int(sum((p.bad & m).sum() for p, m in zip(comparison.params, kink, strict=True)))
 
 
-def _case_record(index: int, case: Any, result: Any) -> dict[str, Any]:
-    """One swept case: its spec, the three pairwise errors, worst error/tolerance, kinks.
+def _pair(error: float | None, worst: dict[str, Any]) -> dict[str, Any]:
+    out = dict(worst)
+    if error is not None:
+        out["error"] = error
+    return out
+
+
+def _case_record(index: int, draw: int, case: Any, result: Any, subject: Subject, seed: int):
+    """One swept case: its spec, each pair's normwise error and worst error/tolerance, kinks.
 
     Pairs with finite differences count the smooth entries (no kink in the stencil, judged);
-    kink entries are counted apart, with how many fell outside their one-sided interval.
+    kink entries are counted apart, with how many fell outside their one-sided interval. A pair
+    not computed (the candidate raised, say) is absent.
     """
     fd = result.fd
     unjudged = [u | ~s for u, s in zip(_flat(fd.unresolved), _flat(fd.sampled), strict=True)]
@@ -155,95 +311,175 @@ def _case_record(index: int, case: Any, result: Any) -> dict[str, Any]:
     every = [np.ones(m.shape, dtype=bool) for m in smooth]
     reference = _flat(result.reference.grads)
     fd_values = _flat(fd.gradients)
-    errors: dict[str, float | None] = dict.fromkeys(PAIRS)
-    ratios: dict[str, float | None] = dict.fromkeys(PAIRS)
-    outside: dict[str, int | None] = {"candidate": None, "jax": 0}
-    errors["jax_vs_fd"] = _normwise(reference, fd_values, smooth)
-    ratios["jax_vs_fd"] = _worst_ratio(result.autodiff_vs_fd, smooth)
-    outside["jax"] = _outside(result.autodiff_vs_fd, kink)
-    if result.candidate is not None and result.kind in (None, "wrong_values"):
+    pairs = {
+        "jax_vs_fd": _pair(
+            _normwise(reference, fd_values, smooth), _worst(result.autodiff_vs_fd, smooth)
+        )
+    }
+    outside = {"jax": _outside(result.autodiff_vs_fd, kink)}
+    if result.candidate is not None and result.vs_autodiff is not None:
         candidate = _flat(result.candidate)
-        errors["candidate_vs_jax"] = _normwise(candidate, reference)
-        errors["candidate_vs_fd"] = _normwise(candidate, fd_values, smooth)
-        ratios["candidate_vs_jax"] = _worst_ratio(result.vs_autodiff, every)
-        ratios["candidate_vs_fd"] = _worst_ratio(result.vs_fd, smooth)
+        pairs["candidate_vs_jax"] = _pair(
+            _normwise(candidate, reference), _worst(result.vs_autodiff, every)
+        )
+        pairs["candidate_vs_fd"] = _pair(
+            _normwise(candidate, fd_values, smooth), _worst(result.vs_fd, smooth)
+        )
         outside["candidate"] = _outside(result.vs_fd, kink)
     spec = case.spec
-    return {
+    record = {
         "case": index,
+        "draw": draw,
         "widths": list(spec.widths),
         "activations": list(spec.activations),
         "loss": spec.loss,
         "depth": spec.depth,
+        "widest": max(spec.widths),
         "n": int(case.X.shape[0]),
         "parameters": int(sum(W.size + b.size for W, b in case.params)),
+        "gradient_norm": float(np.linalg.norm(np.concatenate([np.ravel(g) for g in reference]))),
         "ok": bool(result.ok),
-        "error": result.error,
-        "errors": errors,
-        "worst_ratio": ratios,
+        "pairs": {pair: pairs[pair] for pair in PAIRS if pair in pairs},
+        "largest_ratio": max(item["ratio"] for item in pairs.values()),
         "kink_entries": int(sum(m.sum() for m in kink)),
         "kink_entries_outside": outside,
         "unresolved_entries": int(sum(u.sum() for u in _flat(fd.unresolved))),
+        "reproduce": subject.command(seed, draw),
     }
+    if result.kind is not None:
+        record["kind"] = result.kind
+    if result.error is not None:
+        record["error"] = result.error
+    return record
 
 
-def _summary(values: list[float | None]) -> dict[str, Any]:
-    present = np.array([v for v in values if v is not None], dtype=np.float64)
-    if present.size == 0:
-        return {"cases": 0, "exact": 0, "median": None, "p90": None, "max": None}
-    return {
-        "cases": int(present.size),
-        "exact": int((present == 0).sum()),
-        "median": float(np.median(present)),
-        "p90": float(np.quantile(present, 0.9)),
-        "max": float(present.max()),
-    }
+def _summary(records: list[dict[str, Any]], pair: str) -> dict[str, Any]:
+    """One pair's normwise errors over ``records``, and its worst error and ratio with their
+    cases."""
+    having = [r for r in records if "error" in r["pairs"].get(pair, {})]
+    out: dict[str, Any] = {"cases": len(having)}
+    if not having:
+        return out
+    errors = np.array([r["pairs"][pair]["error"] for r in having], dtype=np.float64)
+    worst_error = max(having, key=lambda r: r["pairs"][pair]["error"])
+    worst_ratio = max(having, key=lambda r: r["pairs"][pair]["ratio"])
+    out.update(
+        {
+            "exact": int((errors == 0).sum()),
+            "median_error": float(np.median(errors)),
+            "p90_error": float(np.quantile(errors, 0.9)),
+            "worst_error": worst_error["pairs"][pair]["error"],
+            "worst_error_case": worst_error["case"],
+            "worst_error_ratio": worst_error["pairs"][pair]["ratio"],
+            "worst_error_gradient_norm": worst_error["gradient_norm"],
+            "worst_ratio": worst_ratio["pairs"][pair]["ratio"],
+            "worst_ratio_case": worst_ratio["case"],
+        }
+    )
+    return out
 
 
-#: Whether a case belongs to a group of each kind (a case counts under every activation it has).
-_BELONGS: dict[str, Callable[[dict, str], bool]] = {
+#: Groupings of the cases. A case counts under every activation it has; ``widest_band`` is the
+#: band of its widest layer.
+_WIDEST_BANDS = ((1, 4), (5, 8), (9, 16), (17, 48), (49, 10**9))
+
+
+def _band(width: int) -> str:
+    for low, high in _WIDEST_BANDS:
+        if low <= width <= high:
+            return f"{low}-{high}" if high < 10**9 else f"{low}+"
+    raise ValueError(width)
+
+
+_BELONGS: dict[str, Callable[[dict, Any], bool]] = {
+    "depth": lambda record, label: record["depth"] == label,
     "activation": lambda record, label: label in record["activations"],
     "loss": lambda record, label: record["loss"] == label,
-    "depth": lambda record, label: str(record["depth"]) == label,
+    "widest_band": lambda record, label: _band(record["widest"]) == label,
 }
 
 
-def _groups(records: list[dict[str, Any]]) -> dict[str, Any]:
-    """Each pair's summary per activation, loss and depth (see ``_BELONGS``)."""
-    labels = {
-        "activation": list(ACTIVATIONS),
-        "loss": list(LOSSES),
-        "depth": [str(depth) for depth in sorted({r["depth"] for r in records})],
-    }
-    return {
-        kind: {
-            label: {
-                pair: _summary([r["errors"][pair] for r in records if belongs(r, label)])
-                for pair in PAIRS
-            }
-            for label in labels[kind]
-        }
-        for kind, belongs in _BELONGS.items()
-    }
+def _labels_of(kind: str, records: list[dict[str, Any]]) -> list:
+    if kind == "depth":
+        return sorted({r["depth"] for r in records})
+    if kind == "activation":
+        return [a for a in ACTIVATIONS if any(a in r["activations"] for r in records)]
+    if kind == "loss":
+        return [loss for loss in LOSSES if any(r["loss"] == loss for r in records)]
+    bands = {_band(r["widest"]) for r in records}
+    return [_band(low) for low, _ in _WIDEST_BANDS if _band(low) in bands]
+
+
+def _groups(records: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per depth, activation, loss and widest layer: cases, failing cases, each pair's
+    summary."""
+    out = {}
+    for kind, belongs in _BELONGS.items():
+        rows = []
+        for label in _labels_of(kind, records):
+            members = [r for r in records if belongs(r, label)]
+            rows.append(
+                {
+                    kind: label,
+                    "cases": len(members),
+                    "failing": sum(not r["ok"] for r in members),
+                    "pairs": {pair: _summary(members, pair) for pair in PAIRS},
+                }
+            )
+        out[kind] = rows
+    return out
+
+
+def _concentration(groups: dict[str, list[dict[str, Any]]], cases: int) -> list[str]:
+    """Sentences for the groupings where every failing case shares one label (and that label
+    is not shared by every case)."""
+    failing = sum(row["failing"] for row in groups["loss"])
+    lines = []
+    for kind, rows in groups.items():
+        if kind == "activation":
+            common = [r for r in rows if r["failing"] == failing and r["cases"] < cases]
+            lines += [
+                f"every failing case uses {r['activation']}: {r['failing']} of the {r['cases']} "
+                f"cases that use it fail, none of the {cases - r['cases']} others"
+                for r in common
+            ]
+            continue
+        hit = [row for row in rows if row["failing"]]
+        first = rows.index(hit[0]) if hit else 0
+        below = rows[:first]
+        if failing and kind == "depth" and len(hit) > 1 and below:
+            spared = sum(row["cases"] for row in below)
+            lines.append(
+                f"no case of depth below {hit[0][kind]} fails (0 of {spared}); "
+                f"{failing} of the {cases - spared} from {hit[0][kind]} on do"
+            )
+        if failing and len(rows) > 1 and len(hit) == 1:
+            row = hit[0]
+            name = {"depth": "depth", "loss": "loss", "widest_band": "widest layer"}[kind]
+            lines.append(
+                f"every failing case has {name} {row[kind]}: {row['failing']} of the "
+                f"{row['cases']} such cases fail, none of the {cases - row['cases']} others"
+            )
+    return lines
 
 
 def _sweep(records: list[dict[str, Any]]) -> dict[str, Any]:
-    def worst(record: dict[str, Any]) -> float:
-        return max((v for v in record["worst_ratio"].values() if v is not None), default=0.0)
-
-    ranked = sorted(records, key=worst, reverse=True)
+    ranked = sorted(records, key=lambda r: (r["ok"], -r["largest_ratio"]))
     return {
         "cases": len(records),
-        "summary": {pair: _summary([r["errors"][pair] for r in records]) for pair in PAIRS},
+        "summary": {pair: _summary(records, pair) for pair in PAIRS},
         "by": _groups(records),
         "kinks": {
             "entries": sum(r["kink_entries"] for r in records),
             "cases_with_kinks": sum(r["kink_entries"] > 0 for r in records),
-            "candidate_outside": sum(r["kink_entries_outside"]["candidate"] or 0 for r in records),
+            "candidate_outside": sum(
+                r["kink_entries_outside"].get("candidate", 0) for r in records
+            ),
             "jax_outside": sum(r["kink_entries_outside"]["jax"] for r in records),
             "unresolved_entries": sum(r["unresolved_entries"] for r in records),
         },
-        "worst": [dict(r, worst=worst(r)) for r in ranked[:5]],
+        "worst_cases": [r["case"] for r in ranked[:5]],
+        "order": [r["case"] for r in ranked],
         "records": records,
     }
 
@@ -267,8 +503,11 @@ def _fd_steps() -> dict[str, Any]:
     exact = float(manual.gradients(params, X, Y, spec)[0][0][0, 0])
     steps = [2.0**-k for k in range(45)]
     out: dict[str, Any] = {
-        "network": {"widths": list(spec.widths), "activations": list(spec.activations)},
-        "loss": spec.loss,
+        "network": {
+            "widths": list(spec.widths),
+            "activations": list(spec.activations),
+            "loss": spec.loss,
+        },
         "entry": "W^(1)_11",
         "exact": exact,
         "steps": steps,
@@ -311,14 +550,14 @@ def _time_one(width: int) -> dict[str, Any]:
     import manual
     from reference.autodiff import computing_in
     from reference.fd import finite_differences
-    from reports.bench import _mlp, _seconds, jitted_gradients
+    from reports.bench import _mlp, jitted_gradients, per_call_seconds
 
     widths = (16, width, width, 1)
     spec, params, X, Y = _mlp(widths, ("tanh", "tanh", "identity"), "square", 16)
     row: dict[str, Any] = {
         "widths": list(widths),
         "parameters": int(sum(W.size + b.size for W, b in params)),
-        "manual_numpy_s": _seconds(lambda: manual.gradients(params, X, Y, spec), 5),
+        "manual_numpy_s": per_call_seconds(lambda: manual.gradients(params, X, Y, spec)),
     }
     with computing_in(np.float64):
         jparams = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
@@ -326,12 +565,21 @@ def _time_one(width: int) -> dict[str, Any]:
         ours, theirs = jitted_gradients(spec)
         for label, fn in (("manual_jit_s", ours), ("jax_grad_jit_s", theirs)):
             jax.block_until_ready(fn(jparams, jX, jY))  # compile outside the timing
-            row[label] = _seconds(lambda fn=fn: jax.block_until_ready(fn(jparams, jX, jY)), 5)
+            row[label] = per_call_seconds(lambda fn=fn: jax.block_until_ready(fn(jparams, jX, jY)))
     finite_differences(params, X, Y, spec)  # wide layers run compiled: compile outside the timing
-    row["finite_differences_s"] = _seconds(
-        lambda: finite_differences(params, X, Y, spec), 1 if width >= 32 else 3
+    row["finite_differences_s"] = per_call_seconds(
+        lambda: finite_differences(params, X, Y, spec), repeat=2
     )
     return row
+
+
+#: The timed methods, as the report names them.
+METHODS = {
+    "manual_numpy_s": "manual, NumPy eager",
+    "manual_jit_s": "manual, jitted",
+    "jax_grad_jit_s": "jax.grad, jitted",
+    "finite_differences_s": "finite differences, every entry",
+}
 
 
 def _timings(tick: Callable[[], None]) -> dict[str, Any]:
@@ -343,30 +591,56 @@ def _timings(tick: Callable[[], None]) -> dict[str, Any]:
         rows.append(_time_one(width))
         tick()
     sizes = [row["parameters"] for row in rows]
-    methods = ("manual_numpy_s", "manual_jit_s", "jax_grad_jit_s", "finite_differences_s")
     return {
-        "network": "16-w-w-1, tanh, tanh, identity, square loss",
+        "network": {"activations": ["tanh", "tanh", "identity"], "loss": "square"},
         "batch": 16,
         "dtype": "float64",
         "sizes": rows,
-        "exponents": {m: _exponent(sizes, [row[m] for row in rows]) for m in methods},
+        "exponents": {m: _exponent(sizes, [row[m] for row in rows]) for m in METHODS},
     }
 
 
 # --- figures -------------------------------------------------------------------------------------
 
-_COLOURS = {"candidate_vs_jax": "#1b6ca8", "candidate_vs_fd": "#d1495b", "jax_vs_fd": "#66a182"}
+#: The Okabe–Ito palette, told apart with every common colour-vision deficiency.
+OKABE_ITO = {
+    "orange": "#E69F00",
+    "sky": "#56B4E9",
+    "green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "purple": "#CC79A7",
+    "black": "#000000",
+}
+_COLOURS = {
+    "candidate_vs_jax": OKABE_ITO["blue"],
+    "candidate_vs_fd": OKABE_ITO["vermillion"],
+    "jax_vs_fd": OKABE_ITO["green"],
+}
 _FLOOR = 1e-18  # exact agreement (error 0) is drawn here on the log scales
+#: Figures are drawn at 2x (sharp on HiDPI screens) for a width of 720 CSS pixels, with text
+#: of at least 10 pt at that size.
+FIGURE_WIDTH_IN, FIGURE_DPI, FONT_PT = 7.2, 200, 10.5
 
 
 def _labels(candidate: str, short: bool = False) -> dict[str, str]:
     fd = "FD" if short else "finite differences"
     jax = "jax" if short else "jax.grad"
+    yours = "yours" if short and candidate != "manual" else candidate
     return {
-        "candidate_vs_jax": f"{candidate} – {jax}",
-        "candidate_vs_fd": f"{candidate} – {fd}",
+        "candidate_vs_jax": f"{yours} – {jax}",
+        "candidate_vs_fd": f"{yours} – {fd}",
         "jax_vs_fd": f"{jax} – {fd}",
     }
+
+
+def _figure(height: float, rows: int = 1, shared: bool = True) -> tuple[Any, Any]:
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(FIGURE_WIDTH_IN, height), layout="constrained")
+    axes = figure.subplots(rows, 1, squeeze=False, sharex=shared and rows > 1)[:, 0]
+    return figure, axes
 
 
 def _png(figure: Any) -> bytes:
@@ -375,87 +649,74 @@ def _png(figure: Any) -> bytes:
 
     FigureCanvasAgg(figure)  # attaches itself as the figure's canvas
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
+    figure.savefig(buffer, format="png", dpi=FIGURE_DPI)
     return buffer.getvalue()
 
 
-def _logged(values: list[float | None]) -> np.ndarray:
-    present = np.array([v for v in values if v is not None and math.isfinite(v)], dtype=float)
+def _logged(values: list[float]) -> np.ndarray:
+    present = np.array([v for v in values if math.isfinite(v)], dtype=float)
     return np.log10(np.maximum(present, _FLOOR))
 
 
-def _figure_sweep(data: dict[str, Any], labels: dict[str, str]) -> bytes:
-    from matplotlib.figure import Figure
+def _errors(records: list[dict[str, Any]], pair: str) -> list[float]:
+    return [r["pairs"][pair]["error"] for r in records if "error" in r["pairs"].get(pair, {})]
 
+
+def _figure_sweep(data: dict[str, Any], labels: dict[str, str]) -> bytes:
+    """One panel per pair (no line hides another), on a shared log axis."""
     records = data["sweep"]["records"]
-    figure = Figure(figsize=(9, 3.6), layout="constrained")
-    axes = figure.subplots()
+    figure, axes = _figure(5.4, rows=3)
     bins = np.arange(-18.5, 1.5, 0.5)
-    for pair, style in zip(PAIRS, ("-", "--", ":"), strict=True):
-        values = [r["errors"][pair] for r in records]
+    for ax, pair in zip(axes, PAIRS, strict=True):
+        values = _errors(records, pair)
         exact = sum(v == 0 for v in values)
-        axes.hist(
-            _logged(values),
-            bins=bins,
-            histtype="step",
-            linewidth=2.0,
-            linestyle=style,
-            color=_COLOURS[pair],
-            label=f"{labels[pair]} ({exact} exact)",
-        )
-    axes.set_xlabel("log10 normwise relative error (exact agreement drawn at -18)")
-    axes.set_ylabel("cases")
-    axes.set_title(f"Pairwise errors over {len(records)} random architectures")
-    axes.legend(loc="upper left", fontsize=8)
+        ax.hist(_logged(values), bins=bins, color=_COLOURS[pair], edgecolor="white")
+        ax.set_title(f"{labels[pair]}: {len(values)} cases, {exact} exact", loc="left")
+        ax.set_ylabel("cases")
+    axes[-1].set_xlabel("log10 normwise relative error (exact agreement drawn at -18)")
     return _png(figure)
 
 
 def _figure_groups(data: dict[str, Any], labels: dict[str, str]) -> bytes:
-    from matplotlib.figure import Figure
-
     records = data["sweep"]["records"]
     groups = data["sweep"]["by"]
-    figure = Figure(figsize=(9, 9), layout="constrained")
-    axes = figure.subplots(3, 1)
-    for ax, (kind, belongs) in zip(axes, _BELONGS.items(), strict=True):
-        keys = list(groups[kind])
-        for offset, pair in zip((-0.25, 0.0, 0.25), PAIRS, strict=True):
-            series = [_logged([r["errors"][pair] for r in records if belongs(r, k)]) for k in keys]
-            positions = [i + offset for i in range(len(keys))]
-            shown = [(p, s) for p, s in zip(positions, series, strict=True) if s.size]
+    kinds = ("depth", "activation", "loss")
+    figure, axes = _figure(9.0, rows=3, shared=False)
+    for ax, kind in zip(axes, kinds, strict=True):
+        keys = [row[kind] for row in groups[kind]]
+        belongs = _BELONGS[kind]
+        for offset, pair in zip((-0.27, 0.0, 0.27), PAIRS, strict=True):
+            series = [_logged(_errors([r for r in records if belongs(r, k)], pair)) for k in keys]
+            shown = [(i + offset, s) for i, s in enumerate(series) if s.size]
             if not shown:
                 continue
             parts = ax.boxplot(
                 [s for _, s in shown],
                 positions=[p for p, _ in shown],
-                widths=0.22,
+                widths=0.24,
                 patch_artist=True,
-                showfliers=True,
-                flierprops={"markersize": 2},
+                flierprops={"markersize": 3},
+                medianprops={"color": "black"},
             )
             for box in parts["boxes"]:
                 box.set_facecolor(_COLOURS[pair])
-                box.set_alpha(0.6)
-            ax.plot([], [], color=_COLOURS[pair], linewidth=6, alpha=0.6, label=labels[pair])
-        ax.set_xticks(range(len(keys)), keys, fontsize=8)
+            ax.plot([], [], color=_COLOURS[pair], linewidth=8, label=labels[pair])
+        ax.set_xticks(range(len(keys)), [str(k) for k in keys])
         ax.set_ylabel("log10 error")
-        ax.set_title(f"by {kind}", fontsize=10)
+        ax.set_title(f"by {kind}", loc="left")
         ax.set_ylim(-19, 1)
-    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside upper center", ncol=3)
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=1)
     return _png(figure)
 
 
 def _figure_fd_steps(data: dict[str, Any]) -> bytes:
-    from matplotlib.figure import Figure
-
     study = data["finite_difference_steps"]
     steps = np.array(study["steps"])
-    figure = Figure(figsize=(9, 4.2), layout="constrained")
-    axes = figure.subplots()
+    figure, (axes,) = _figure(5.6)
     for dtype, style in (("float64", "-"), ("float32", "--")):
         for key, colour, name in (
-            ("central", "#d1495b", "central difference D(h)"),
-            ("richardson", "#1b6ca8", "Richardson from h, h/2, h/4"),
+            ("central", OKABE_ITO["vermillion"], "central D(h)"),
+            ("richardson", OKABE_ITO["blue"], "Richardson"),
         ):
             values = np.maximum(study[dtype][key], _FLOOR)
             axes.loglog(steps, values, style, color=colour, label=f"{name}, {dtype}")
@@ -463,61 +724,60 @@ def _figure_fd_steps(data: dict[str, Any]) -> bytes:
         steps,
         np.maximum(study["float64"]["estimate"], _FLOOR),
         ":",
-        color="#444444",
+        color=OKABE_ITO["black"],
         label="error estimate, float64",
     )
     chosen = study["chosen"]
-    axes.axvline(chosen["step"], color="#66a182", linewidth=1.5)
+    axes.axvline(chosen["step"], color=OKABE_ITO["green"], linewidth=1.5)
     axes.plot(
         [chosen["step"]],
         [max(chosen["error"], _FLOOR)],
         "o",
-        color="#66a182",
+        color=OKABE_ITO["green"],
         label=f"chosen step 2^{round(math.log2(chosen['step']))}",
     )
     axes.set_xlabel("step h")
     axes.set_ylabel("relative error")
-    axes.set_title(f"Finite-difference error against step, {study['entry']}")
-    axes.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    axes.set_title(f"Error against step, {study['entry']}", loc="left")
+    figure.legend(*axes.get_legend_handles_labels(), loc="outside lower center", ncol=2)
     return _png(figure)
 
 
 def _figure_timings(data: dict[str, Any]) -> bytes:
-    from matplotlib.figure import Figure
-
     timing = data["timings"]
     sizes = [row["parameters"] for row in timing["sizes"]]
-    names = {
-        "manual_numpy_s": "manual, NumPy eager",
-        "manual_jit_s": "manual, jitted",
-        "jax_grad_jit_s": "jax.grad, jitted",
-        "finite_differences_s": "finite differences, every entry",
-    }
-    figure = Figure(figsize=(9, 4.2), layout="constrained")
-    axes = figure.subplots()
-    for method, name in names.items():
+    figure, (axes,) = _figure(5.0)
+    markers = ("o", "s", "^", "D")
+    colours = (OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["purple"])
+    for (method, name), marker, colour in zip(METHODS.items(), markers, colours, strict=True):
         exponent = timing["exponents"][method]
         axes.loglog(
             sizes,
             [row[method] for row in timing["sizes"]],
-            "o-",
+            marker=marker,
+            color=colour,
             label=f"{name} (P^{exponent:.2f})",
         )
     axes.set_xlabel("parameters P")
-    axes.set_ylabel("seconds")
-    axes.set_title("Cost against parameter count (16-w-w-1, batch 16, float64)")
-    axes.legend(fontsize=8)
+    axes.set_ylabel("seconds per gradient")
+    axes.set_title("Cost against parameter count", loc="left")
+    figure.legend(*axes.get_legend_handles_labels(), loc="outside lower center", ncol=2)
     return _png(figure)
 
 
 def _figures(data: dict[str, Any]) -> dict[str, bytes]:
+    import matplotlib
+
     labels = _labels(data["verdict"]["candidate_label"])
-    return {
-        "sweep": _figure_sweep(data, labels),
-        "sweep_groups": _figure_groups(data, labels),
-        "fd_steps": _figure_fd_steps(data),
-        "timings": _figure_timings(data),
-    }
+    with matplotlib.rc_context({"font.size": FONT_PT, "axes.titlesize": FONT_PT + 0.5}):
+        figures = {
+            "sweep": _figure_sweep(data, labels),
+            "sweep_groups": _figure_groups(data, labels),
+            "fd_steps": _figure_fd_steps(data),
+        }
+        if "timings" in data:
+            figures["timings"] = _figure_timings(data)
+    return figures
 
 
 # --- rendering -----------------------------------------------------------------------------------
@@ -532,11 +792,44 @@ def _number(value: Any, digits: int = 3) -> str:
         return str(value)
     if value == 0:
         return "0"
-    if not math.isfinite(value):
-        return str(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "∞" if value > 0 else "−∞"
     if abs(value) >= 1e-3 and abs(value) < 1e5:
         return f"{value:.{digits + 3}g}"
     return f"{value:.{digits}g}"
+
+
+#: Ratios beyond this print as the values they come from.
+READABLE_RATIO = 1e6
+
+
+def _ratio(pair: dict[str, Any] | None) -> str:
+    """A pair's worst error/tolerance, readably: a number up to 10^6, else what was expected
+    and what came."""
+    if not pair:
+        return "—"
+    ratio = pair["ratio"]
+    if ratio <= READABLE_RATIO:
+        return _number(ratio, 2)
+    return f"expected {_number(pair['expected'], 2)}, got {_number(pair['got'], 2)}"
+
+
+_SUPERSCRIPT = str.maketrans("0123456789()-,", "⁰¹²³⁴⁵⁶⁷⁸⁹⁽⁾⁻˒")
+_SUBSCRIPT = str.maketrans("0123456789(),", "₀₁₂₃₄₅₆₇₈₉₍₎,")
+
+
+def _plain_notation(text: Any) -> str:
+    """Lecture notation in Unicode, for Markdown: ``W^(2)_13`` as W⁽²⁾₁₃."""
+    import re
+
+    text = re.sub(r"\^\((\d+)\)", lambda m: f"({m.group(1)})".translate(_SUPERSCRIPT), str(text))
+    letters = str.maketrans("ijk", "ᵢⱼₖ")
+    text = re.sub(
+        r"(?<=[A-Za-z⁾])_([ijk]{1,2})(?![A-Za-z])", lambda m: m.group(1).translate(letters), text
+    )
+    return re.sub(r"(?<=[A-Za-z⁾])_([0-9,]+)", lambda m: m.group(1).translate(_SUBSCRIPT), text)
 
 
 def _notation(text: Any) -> Any:
@@ -548,7 +841,7 @@ def _notation(text: Any) -> Any:
 
     html = str(escape(text))
     html = re.sub(r"\^\((\d+)\)", r"<sup>(\1)</sup>", html)
-    html = re.sub(r"(?<=[A-Za-z>])_([0-9,]+)", r"<sub>\1</sub>", html)
+    html = re.sub(r"(?<=[A-Za-z>])_([0-9,]+|[ijk]{1,2}(?![A-Za-z]))", r"<sub>\1</sub>", html)
     return Markup(html)
 
 
@@ -563,7 +856,9 @@ def _templates() -> Any:
         lstrip_blocks=True,
     )
     environment.filters["num"] = _number
+    environment.filters["ratio"] = _ratio
     environment.filters["notation"] = _notation
+    environment.filters["plain"] = _plain_notation
     return environment
 
 
@@ -576,20 +871,32 @@ def _render(data: dict[str, Any], figures: dict[str, bytes], kind: str) -> str:
         }
     else:
         sources = {name: f"figures/{name}.png" for name in figures}
+    records = {r["case"]: r for r in data["sweep"]["records"]}
     return template.render(
         data=data,
         figures=sources,
         pairs=PAIRS,
+        records=records,
+        ordered=[records[case] for case in data["sweep"]["order"]],
         labels=_labels(data["verdict"]["candidate_label"]),
         short=_labels(data["verdict"]["candidate_label"], short=True),
+        methods=METHODS,
+        manual=data["verdict"]["implementation"] == "manual:gradients",
     )
 
 
+_INFINITY = "\u0000infinity\u0000"
+
+
 def json_ready(value: Any) -> Any:
-    """``value`` with every non-finite float made null (JSON has no infinity), NumPy scalars
-    made Python numbers."""
+    """``value`` for ``json_text``: NumPy scalars made Python numbers, tuples lists, NaN None,
+    and ±inf a marker that ``json_text`` writes as ±1e999."""
     if isinstance(value, float):
-        return value if math.isfinite(value) else None
+        if math.isnan(value):
+            return None
+        if math.isinf(value):
+            return _INFINITY if value > 0 else "-" + _INFINITY
+        return value
     if isinstance(value, dict):
         return {key: json_ready(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -599,7 +906,111 @@ def json_ready(value: Any) -> Any:
     return value
 
 
+def json_text(value: Any, indent: int = 1) -> str:
+    """``value`` as strict JSON text (no NaN or Infinity tokens). An infinite number is written
+    ``1e999`` (or ``-1e999``): a JSON number, which Python's and JavaScript's parsers read as
+    infinity and which sorts with the others; NaN is null."""
+    text = json.dumps(json_ready(value), indent=indent, allow_nan=False)
+    marker = json.dumps(_INFINITY)
+    return text.replace(json.dumps("-" + _INFINITY), "-1e999").replace(marker, "1e999") + "\n"
+
+
 # --- the whole run -------------------------------------------------------------------------------
+
+
+def _verdict(found: Any, subject: Subject, lecture: dict, sweep: dict, seed: int) -> dict:
+    from reference.harness import table_rows
+    from reference.verify import KIND_WORDS
+
+    exercises = [lecture["exercise_2"], lecture["exercise_1"]]
+    lecture_agrees = all(item["agrees"] for item in exercises)
+    failing = [r for r in sweep["records"] if not r["ok"]]
+    out: dict[str, Any] = {
+        "verdict": "pass" if found.ok and lecture_agrees else "fail",
+        "implementation": subject.name,
+        "candidate_label": subject.label,
+        "examples": found.examples,
+        "skipped": found.skipped,
+        "failing_cases": len(failing),
+        "sweep_agrees": found.ok,
+        "lecture_agrees": lecture_agrees,
+        "worst_errors": {
+            pair: {"value": s["worst_error"], "case": s["worst_error_case"]}
+            for pair, s in sweep["summary"].items()
+            if "worst_error" in s
+        },
+        "worst_ratios": {
+            pair: {"value": s["worst_ratio"], "case": s["worst_ratio_case"]}
+            for pair, s in sweep["summary"].items()
+            if "worst_ratio" in s
+        },
+        "reproduce": subject.command(seed) + f" --examples {found.failed_at or found.examples}",
+        "check": found.as_json(),
+    }
+    if found.ok:
+        return out
+    out["failed_at"] = found.failed_at
+    out["kind"] = found.kind
+    out["kind_words"] = KIND_WORDS[found.kind]
+    out["concentration"] = _concentration(sweep["by"], sweep["cases"])
+    out["shrink_examples"] = found.shrink_examples
+    spec = found.case.spec
+    out["counterexample"] = {
+        "widths": list(spec.widths),
+        "activations": list(spec.activations),
+        "loss": spec.loss,
+        "n": int(found.case.X.shape[0]),
+    }
+    mismatches = found.mismatches()
+    if mismatches:
+        top = max(mismatches, key=lambda item: item["layer"])
+        out["worst_mismatch"] = (
+            f"layer {top['layer']}, {top['param']}: {top['entries']} of {top['of']} entries wrong "
+            f"(against {' and '.join(top['witnesses'])}); worst {top['worst_entry']}: "
+            f"{top['implementation']:.10g} instead of {top['witness_value']:.10g}"
+        )
+    elif found.result.error:
+        out["worst_mismatch"] = f"the implementation {found.result.error}"
+    if found.diagnosis is not None:
+        out["diagnosis"] = found.diagnosis.lines()
+    if found.result.kind in ("wrong_values", "non_finite"):
+        columns, *rows = table_rows(found.result)
+        out["counterexample_table"] = {
+            "columns": list(columns),
+            "rows": [{"cells": list(row), "wrong": row[-1] != "ok"} for row in rows],
+        }
+    out["snippet"] = found.snippet()
+    return out
+
+
+def summary_line(data: dict[str, Any]) -> str:
+    """What passed and what failed, in one line for the command line."""
+    verdict = data["verdict"]
+    cases = verdict["examples"]
+    sweep = (
+        f"all {cases} random cases agree"
+        if verdict["sweep_agrees"]
+        else f"{verdict['failing_cases']} of {cases} random cases fail (the first, case "
+        f"{verdict['failed_at']}: {verdict['kind_words']})"
+    )
+    parts = [sweep]
+    ex2, ex1 = (data["lecture_examples"][key] for key in ("exercise_2", "exercise_1"))
+    if not ex2["judged"]:
+        parts.append("exercise 2 outside its scope")
+    elif ex2["agrees"]:
+        parts.append("exercise 2 agrees")
+    elif "candidate" in ex2["backward"][-1] or ex2["candidate_wrong"]:
+        parts.append(
+            f"exercise 2: {ex2['candidate_wrong']} of {ex2['candidate_entries']} gradient entries "
+            "wrong"
+        )
+    else:
+        parts.append(f"exercise 2: {ex2.get('candidate_problem', 'wrong')}")
+    if not ex1["judged"]:
+        parts.append("exercise 1 outside its scope")
+    else:
+        parts.append("exercise 1 agrees" if ex1["agrees"] else "exercise 1 wrong")
+    return f"{verdict['verdict'].upper()}: {verdict['implementation']}: " + "; ".join(parts) + "."
 
 
 def build(
@@ -611,13 +1022,14 @@ def build(
     name: str | None = None,
     progress: bool = True,
     options: dict[str, Any] | None = None,
+    timing: bool = True,
 ) -> dict[str, Any]:
     """Measure everything and write ``report.html``, ``report.md`` (+ ``figures/``) and
     ``report.json`` into ``out``; returns the JSON's content.
 
-    ``implementation`` (default ``manual.gradients``) is the one checked in the sweep and the
-    verdict; the lecture's exercises always show the hand-written backprop. ``options``: the
-    scope and conventions of ``reference.harness.check`` for the sweep.
+    ``implementation`` (default ``manual.gradients``) is the subject of the whole report: the
+    sweep, the verdict and the lecture's exercises, beside the three witnesses. ``options``: the
+    scope and conventions of ``reference.harness.check``. ``timing``: time the witnesses.
     """
     from tqdm import tqdm
 
@@ -627,13 +1039,15 @@ def build(
     if implementation is None:
         implementation, name = manual.gradients, name or "manual:gradients"
     name = name or getattr(implementation, "__qualname__", "implementation")
+    chosen = dict(options or {})
+    subject = Subject(implementation, name, chosen)
     directory = Path(out)
     figure_dir = directory / "figures"
     figure_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     phases: dict[str, float] = {}
     bar = tqdm(
-        total=examples + 9,
+        total=examples + 4 + (5 if timing else 0),
         desc="backprop-verify report",
         unit="step",
         disable=None if progress else True,  # None: only on a terminal, not in logs
@@ -642,14 +1056,14 @@ def build(
     )
     with bar:
         clock = time.perf_counter()
-        lecture = _lecture()
+        lecture = _lecture(subject)
         phases["lecture_examples_s"] = time.perf_counter() - clock
         bar.update(1)
 
-        records: list[dict[str, Any]] = []
+        observed: list[tuple[Any, Any]] = []
 
         def observe(case: Any, result: Any) -> None:
-            records.append(_case_record(len(records) + 1, case, result))
+            observed.append((case, result))
             bar.update(1)
 
         bar.set_postfix_str("random cases")
@@ -661,8 +1075,13 @@ def build(
             name=name,
             observe=observe,
             keep_going=True,
-            **(options or {}),
+            **chosen,
         )
+        numbered = enumerate(zip(observed, found.draws, strict=True), start=1)
+        records = [
+            _case_record(i, draw, case, result, subject, seed)
+            for i, ((case, result), draw) in numbered
+        ]
         phases["sweep_s"] = time.perf_counter() - clock
         bar.update(examples - len(records))
         bar.set_postfix_str("step study")
@@ -670,33 +1089,19 @@ def build(
         steps = _fd_steps()
         phases["finite_difference_steps_s"] = time.perf_counter() - clock
         bar.update(1)
-        bar.set_postfix_str("timings")
-        clock = time.perf_counter()
-        timings = _timings(lambda: bar.update(1))
-        phases["timings_s"] = time.perf_counter() - clock
         sweep = _sweep(records)
-        agrees = found.ok and lecture["exercise_2"]["agrees"] and lecture["exercise_1"]["agrees"]
         data: dict[str, Any] = {
-            "environment": _environment(name, found.examples, seed),
+            "environment": _environment(name, found.examples, seed, chosen),
+            "verdict": _verdict(found, subject, lecture, sweep, seed),
             "lecture_examples": lecture,
             "sweep": sweep,
             "finite_difference_steps": steps,
-            "timings": timings,
-            "verdict": {
-                "verdict": "pass" if agrees else "fail",
-                "implementation": name,
-                "candidate_label": "manual" if name == "manual:gradients" else name,
-                "examples": found.examples,
-                "failing_cases": sum(not record["ok"] for record in records),
-                "first_failure": found.failed_at,
-                "lecture_agrees": lecture["exercise_2"]["agrees"]
-                and lecture["exercise_1"]["agrees"],
-                "worst": {pair: sweep["summary"][pair]["max"] for pair in PAIRS},
-                "check": found.as_json(),
-                "failure": None if found.ok else found.render(),
-                "diagnosis": None if found.diagnosis is None else found.diagnosis.lines(),
-            },
         }
+        if timing:
+            bar.set_postfix_str("timings")
+            clock = time.perf_counter()
+            data["timings"] = _timings(lambda: bar.update(1))
+            phases["timings_s"] = time.perf_counter() - clock
         bar.set_postfix_str("figures")
         clock = time.perf_counter()
         figures = _figures(data)
@@ -705,10 +1110,8 @@ def build(
         phases["figures_s"] = time.perf_counter() - clock
         bar.update(1)
         phases["total_s"] = time.perf_counter() - started
-        timings["report_phases"] = phases
-        (directory / "report.json").write_text(
-            json.dumps(json_ready(data), indent=1, allow_nan=False) + "\n", encoding="utf-8"
-        )
+        data["phases"] = phases
+        (directory / "report.json").write_text(json_text(data), encoding="utf-8")
         (directory / "report.md").write_text(_render(data, figures, "md"), encoding="utf-8")
         (directory / "report.html").write_text(_render(data, figures, "html"), encoding="utf-8")
         bar.update(1)

@@ -29,6 +29,7 @@ class Row:
     autodiff: float | None  # None for forward quantities (one forward pass is shared)
     fd: float | None
     fd_error: float | None
+    index: tuple[int, ...] = ()  # 0-based, into the quantity's array
 
     @property
     def agrees(self) -> bool:
@@ -73,6 +74,7 @@ def _entries(layer: int, symbol: str, values: np.ndarray, **witnesses: Any) -> l
                 f"{symbol}^({layer})_{subscript}",
                 float(values[index]),
                 *(None if w is None else float(w[index]) for w in witnesses.values()),
+                index=tuple(int(i) for i in index),
             )
         )
     return rows

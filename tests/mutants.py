@@ -348,3 +348,10 @@ KINDS = {
     "transposed_weight_gradients": "bad_structure",
     "relu_prime_at_zero_one": "wrong_values",
 }
+
+
+def raises_on_tanh(params, X, Y, spec):
+    """Right, except that it raises on any network with a tanh layer."""
+    if "tanh" in spec.activations:
+        raise ValueError("tanh is not written yet")
+    return manual_gradients(params, X, Y, spec)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import datetime
 import json
 import math
 import os
+import pathlib
 import re
 import shutil
 import subprocess
@@ -12,9 +15,17 @@ import subprocess
 import pytest
 
 from reports.cli import main
-from reports.report import PAIRS
+from reports.report import PAIRS, json_text
 
-KEYS = {"environment", "lecture_examples", "sweep", "finite_difference_steps", "timings", "verdict"}
+KEYS = {
+    "environment",
+    "lecture_examples",
+    "sweep",
+    "finite_difference_steps",
+    "timings",
+    "verdict",
+    "phases",
+}
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +46,22 @@ def failing(tmp_path_factory):
     return status, out
 
 
+@pytest.fixture(scope="module")
+def raising(tmp_path_factory):
+    """The report on an implementation that raises on tanh networks, in a declared scope (the
+    batch size), without timings."""
+    out = tmp_path_factory.mktemp("raising")
+    args = ["--examples", "12", "--impl", "mutants:raises_on_tanh", "--batch", "1-8", "--no-timing"]
+    status = main(["report", "--out", str(out), "--quiet", *args])
+    return status, out
+
+
+def _strict(constant):
+    raise ValueError(f"{constant} is not JSON")
+
+
 def load(out):
-    return json.loads((out / "report.json").read_text(encoding="utf-8"))
+    return json.loads((out / "report.json").read_text(encoding="utf-8"), parse_constant=_strict)
 
 
 def test_report_writes_three_files_with_the_documented_keys(passing):
@@ -49,8 +74,11 @@ def test_report_writes_three_files_with_the_documented_keys(passing):
     assert data["environment"]["seed"] == 3
     assert set(data["environment"]["versions"]) >= {"jax", "jaxlib", "numpy", "hypothesis"}
     assert data["sweep"]["cases"] == len(data["sweep"]["records"]) == 40
-    assert set(data["sweep"]["by"]) == {"activation", "loss", "depth"}
-    assert set(data["verdict"]["worst"]) == set(PAIRS)
+    assert set(data["sweep"]["by"]) == {"activation", "loss", "depth", "widest_band"}
+    assert set(data["verdict"]["worst_errors"]) == set(PAIRS)
+    assert set(data["verdict"]["worst_ratios"]) == set(PAIRS)
+    created = datetime.datetime.fromisoformat(data["environment"]["created"])
+    assert created.utcoffset() == datetime.timedelta(0)
 
 
 def test_html_is_self_contained_with_embedded_figures(passing):
@@ -72,7 +100,7 @@ def test_markdown_points_at_figures_beside_it(passing):
     assert len(linked) >= 2
     for path in linked:
         assert (out / path).stat().st_size > 1000, path
-    assert "| manual – jax.grad |" in markdown
+    assert "| manual – jax |" in markdown
 
 
 def test_lecture_exercises_in_the_report(passing):
@@ -140,9 +168,210 @@ def test_a_buggy_implementation_shows_its_counterexample_and_diagnosis(failing):
     assert any("averaged over the batch" in line for line in verdict["diagnosis"])
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "averaged over the batch instead of summed" in html
-    assert "Reproduce it:" in html
+    assert "Reproduce it" in html
     assert "from mutants import bias_mean" in html
     assert "averaged over the batch instead of summed" in (out / "report.md").read_text()
+    # failure first: the verdict, its kind and diagnosis come before the lecture's exercises
+    assert html.index("Diagnosis") < html.index('id="lecture"') < html.index('id="glance"')
+    assert verdict["kind"] == "wrong_values"
+    assert verdict["failed_at"] == verdict["check"]["failed_at"]
+    failing = [r for r in load(out)["sweep"]["records"] if not r["ok"]]
+    assert len(failing) == verdict["failing_cases"]
+    assert html.count('class="failed"') >= 2 * len(failing)  # both tables, and the shrunk row
+    assert 'href="#failing"' in html
+
+
+# --- report.json: strict, documented key by key ---------------------------------------------------
+
+README = os.path.join(os.path.dirname(__file__), "..", "README.md")
+_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string", dict: "object"}
+
+
+def documented_keys() -> dict[str, str]:
+    """The README's report.json keys: path pattern -> type."""
+    text = pathlib.Path(README).read_text(encoding="utf-8")
+    block = text.split("<!-- report.json keys: checked by tests/test_report.py -->", 1)[1]
+    block = block.split("```", 2)[1]
+    keys = {}
+    for line in block.strip().splitlines():
+        found = re.match(r"(\S+)\s+(list of \S+|\S+)\s+", line)
+        assert found, line
+        keys[found.group(1)] = found.group(2)
+    return keys
+
+
+def _type(value) -> str:
+    if isinstance(value, list):
+        if not value:
+            return "list"  # empty: any list type
+        inner = {"list" if isinstance(item, list) else _type(item) for item in value}
+        if inner <= {"integer", "number"} and inner != {"integer"}:
+            inner = {"number"}
+        return "list of " + inner.pop() if len(inner) == 1 else "list of mixed"
+    return _TYPES[type(value)]
+
+
+def _pattern(key: str) -> re.Pattern:
+    parts = re.split(r"(<[a-z]+>)", key)
+    regex = "".join("[^.]+" if part.startswith("<") else re.escape(part) for part in parts)
+    return re.compile(regex + "$")
+
+
+def found_keys(value, path: str, stops: list, out: dict) -> None:
+    """Every leaf of ``value`` (lists of scalars and documented objects are leaves)."""
+    if path and (
+        (isinstance(value, dict) and any(p.match(path) for p in stops))
+        or not (
+            isinstance(value, dict)
+            or (isinstance(value, list) and value and isinstance(value[0], dict))
+        )
+    ):
+        out.setdefault(path, set()).add(_type(value))
+        return
+    items = value.items() if isinstance(value, dict) else [("[]", item) for item in value]
+    for key, item in items:
+        found_keys(item, f"{path}{key}" if key == "[]" else f"{path}.{key}".lstrip("."), stops, out)
+
+
+def _lectures():
+    """The lecture sections of a wrong implementation, inside and outside its scope."""
+    from mutants import forgot_g_prime
+
+    from reports.report import Subject, _lecture
+
+    return [
+        _lecture(Subject(forgot_g_prime, "mutants:forgot_g_prime", {})),
+        _lecture(Subject(forgot_g_prime, "mutants:forgot_g_prime", {"depth": "1-2"})),
+    ]
+
+
+def test_the_readme_documents_every_key_of_report_json_and_no_other(passing, failing, raising):
+    documented = documented_keys()
+    patterns = {key: _pattern(key) for key in documented}
+    stops = [patterns[k] for k, kind in documented.items() if kind in ("object", "any")]
+    found: dict[str, set] = {}
+    for _, out in (passing, failing, raising):
+        found_keys(load(out), "", stops, found)
+    for lecture in _lectures():
+        found_keys(json.loads(json_text({"lecture_examples": lecture})), "", stops, found)
+    matched = set()
+    for path, kinds in found.items():
+        keys = sorted(
+            (key for key, pattern in patterns.items() if pattern.match(path)),
+            key=lambda key: key.count("<"),
+        )
+        assert keys, f"report.json has {path}, which the README does not document"
+        key = keys[0]
+        matched.add(key)
+        want = documented[key]
+        if want != "any":
+            allowed = {want, "list"} | ({"integer"} if want == "number" else set())
+            assert kinds <= allowed, (path, kinds)
+    assert set(documented) - matched == set(), "documented but never written"
+
+
+def test_report_json_is_strict_and_every_ratio_field_sorts(passing, failing, raising):
+    for _, out in (passing, failing, raising):
+        text = (out / "report.json").read_text(encoding="utf-8")
+        data = json.loads(text, parse_constant=_strict)
+        ratios: dict[str, list] = {}
+
+        def collect(value, path="", ratios=ratios):
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    here = f"{path}.{key}"
+                    if re.search(r"(^|_)ratio(_|$)", key) and not isinstance(item, dict):
+                        ratios.setdefault(re.sub(r"\.\d+", "", here), []).append(item)
+                    collect(item, here)
+            elif isinstance(value, list):
+                for item in value:
+                    collect(item, path)
+
+        collect(data)
+        assert ratios
+        for values in ratios.values():
+            assert sorted(values) == sorted(values, key=float)  # numbers only, never null
+
+
+def test_an_infinite_number_is_a_json_number_that_reads_back_infinite():
+    text = json_text({"ratio": math.inf, "low": -math.inf, "nan": math.nan, "s": "Infinity"})
+    assert json.loads(text, parse_constant=_strict) == {
+        "ratio": math.inf,
+        "low": -math.inf,
+        "nan": None,
+        "s": "Infinity",
+    }
+    assert "1e999" in text
+    assert "-1e999" in text
+
+
+def test_the_exercises_show_the_implementation_under_check_and_judge_it():
+    inside, outside = _lectures()
+    exercise_2 = inside["exercise_2"]
+    rows = {row["quantity"]: row for row in exercise_2["backward"]}
+    # forgetting g' at the hidden layers: ∂H/∂z^(1) = ∂H/∂a^(1) = (4, -2) with x = (2, 1), so
+    # ∂H/∂W^(1)_12 = x_1 (-2) = -4 and ∂H/∂b^(1)_2 = -2, where relu'(z^(1)_2 = -5) = 0 gives 0
+    assert rows["∂H/∂W^(1)_12"]["candidate"] == -4.0
+    assert rows["∂H/∂b^(1)_2"]["candidate"] == -2.0
+    assert rows["∂H/∂W^(1)_12"]["manual"] == rows["∂H/∂b^(1)_2"]["manual"] == 0.0
+    assert not rows["∂H/∂W^(1)_12"]["candidate_agrees"]
+    assert rows["∂H/∂W^(3)_11"]["candidate_agrees"]  # the last layer needs no hidden g'
+    assert exercise_2["candidate_wrong"] == 3
+    assert not exercise_2["agrees"]
+    assert "∂H/∂a^(1)_1" in rows
+    assert "candidate" not in rows["∂H/∂a^(1)_1"]
+    exercise_1 = inside["exercise_1"]
+    assert not exercise_1["agrees"]
+    assert all(item["dH_dW1_11"]["candidate"] != 0 for item in exercise_1["completions"])
+    # depth 1-2 declared: exercise 2 (depth 3) and one completion (depth 3) are not judged
+    assert not outside["exercise_2"]["judged"]
+    assert "outside the declared scope" in outside["exercise_2"]["not_judged_because"]
+    judged = [item["judged"] for item in outside["exercise_1"]["completions"]]
+    assert judged == [True, False, True]
+
+
+def test_the_summary_line_says_what_passed_and_what_failed(capsys, tmp_path):
+    out = tmp_path / "r"
+    args = ["--examples", "6", "--impl", "mutants:forgot_g_prime", "--no-timing", "--quiet"]
+    assert main(["report", "--out", str(out), *args]) == 1
+    line = capsys.readouterr().out.splitlines()[0]
+    data = load(out)
+    failing = data["verdict"]["failing_cases"]
+    assert line.startswith(f"FAIL: mutants:forgot_g_prime: {failing} of 6 random cases fail")
+    assert "exercise 2: 3 of 15 gradient entries wrong; exercise 1 wrong." in line
+    assert "timings" not in data
+    assert "timings_s" not in data["phases"]
+
+
+def test_the_markdown_has_real_headers_counts_and_a_runnable_snippet(failing):
+    markdown = (failing[1] / "report.md").read_text(encoding="utf-8")
+    verdict = load(failing[1])["verdict"]
+    assert f"on {verdict['failing_cases']} of {verdict['examples']} random cases" in markdown
+    for header in re.findall(r"^(\|.*\|)\n\|[-:|]+\|$", markdown, re.M):
+        assert all(cell.strip() for cell in header.strip("|").split("|")), header
+    snippet = re.search(r"```python\n(.*?)```", markdown, re.S).group(1)
+    ast.parse(snippet)  # pasted as it is, it parses: no indentation from the page
+    assert snippet.startswith("import numpy as np")
+    assert "W^(" not in markdown.split("## The lecture", 1)[1].split("## Sweep")[0]
+    assert "W⁽¹⁾₁₁" in markdown
+
+
+def test_each_cases_command_checks_that_case_alone(failing, capsys):
+    records = load(failing[1])["sweep"]["records"]
+    for record in (next(r for r in records if not r["ok"]), next(r for r in records if r["ok"])):
+        words = record["reproduce"].split()
+        assert words[:2] == ["backprop-verify", "check"]
+        assert main(words[1:]) == (0 if record["ok"] else 1)
+        assert ": 1 random case" in capsys.readouterr().out
+
+
+def test_a_timing_is_a_loop_long_enough_to_measure():
+    from reports.bench import per_call_seconds
+
+    calls = []
+    seconds = per_call_seconds(lambda: calls.append(1), least=0.01, repeat=2)
+    assert len(calls) > 1000  # a call of well under a microsecond is looped
+    assert 0 < seconds < 1e-4
 
 
 def status_of(args: list[str]) -> int:
@@ -203,15 +432,56 @@ window.addEventListener('load', function () {
             naturalHeight: img.naturalHeight, width: box.width, height: box.height,
             visible: style.display !== 'none' && style.visibility !== 'hidden'};
   });
-  var result = {errors: window.__errors, images: images, innerWidth: window.innerWidth,
+  var width = window.innerWidth;
+  // an element past the right edge must sit in a box that scrolls sideways
+  function scroller(element) {
+    for (var e = element.parentElement; e; e = e.parentElement) {
+      var overflow = getComputedStyle(e).overflowX;
+      if (overflow === 'auto' || overflow === 'scroll') { return e; }
+    }
+    return null;
+  }
+  var unreachable = [], clipped = [];
+  Array.prototype.forEach.call(document.querySelectorAll('main *'), function (e) {
+    var box = e.getBoundingClientRect(), style = getComputedStyle(e);
+    if (box.width && box.right > width + 1 && !scroller(e)) {
+      unreachable.push(e.tagName + ' ' + (e.textContent || '').slice(0, 40));
+    }
+    if ((style.overflowX === 'hidden' || style.textOverflow === 'ellipsis') &&
+        e.scrollWidth > e.clientWidth + 1) {
+      clipped.push(e.tagName + ' ' + (e.textContent || '').slice(0, 40));
+    }
+  });
+  var tablesOutside = Array.prototype.filter.call(document.querySelectorAll('table'),
+    function (t) { return !t.parentElement.classList.contains('scroll'); }).length;
+  function top(selector) {
+    var e = document.querySelector(selector);
+    return e ? e.getBoundingClientRect().top + window.scrollY : null;
+  }
+  var result = {errors: window.__errors, images: images, innerWidth: width,
                 scrollWidth: document.documentElement.scrollWidth,
+                unreachable: unreachable, clipped: clipped, tablesOutside: tablesOutside,
+                tops: {badge: top('.badge'), diagnosis: top('#diagnosis'),
+                       mismatch: top('#worst-mismatch'), counts: top('#counts'),
+                       countsEnd: (function () { var e = document.querySelector('#counts');
+                         return e ? e.getBoundingClientRect().bottom + window.scrollY : null; })(),
+                       failing: top('a[href="#failing"]'), lecture: top('#lecture')},
                 resources: performance.getEntriesByType('resource').map(function (r) {
                   return r.name; })};
   var pre = document.createElement('pre');
   pre.id = 'probe-result';
   pre.textContent = JSON.stringify(result);
   document.body.appendChild(pre);
+  if (window.parent !== window) { window.parent.postMessage(pre.textContent, '*'); }
 });
+"""
+
+#: Headless Chromium's window is at least 500 px wide: a phone's 390 px is a frame in a page.
+_PHONE = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="probed.html" style="border:0; width:WIDTHpx; height:800px"></iframe>
+<script>window.addEventListener('message', function (e) {
+  var pre = document.createElement('pre'); pre.id = 'probe-result'; pre.textContent = e.data;
+  document.body.appendChild(pre); });</script></body></html>
 """
 
 
@@ -222,13 +492,36 @@ def _chromium() -> str | None:
     return None
 
 
-def test_report_renders_in_headless_chromium(passing, tmp_path):
+def _browser() -> str:
     browser = _chromium()
     if browser is None:
         if os.environ.get("CI"):
             pytest.fail("headless Chromium is missing; .ci/run installs Debian's chromium")
         pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
-    html = (passing[1] / "report.html").read_text(encoding="utf-8")
+    return browser
+
+
+def _headless(browser: str, tmp_path, width: int, height: int, *args: str) -> list[str]:
+    return [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--window-size={width},{height}",
+        "--hide-scrollbars",
+        "--virtual-time-budget=10000",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        *args,
+    ]
+
+
+@pytest.mark.parametrize("which", ["passing", "failing"])
+@pytest.mark.parametrize("width", [1280, 390])
+def test_report_renders_in_headless_chromium(which, width, request, tmp_path):
+    browser = _browser()
+    out = request.getfixturevalue(which)[1]
+    html = (out / "report.html").read_text(encoding="utf-8")
     assert html.count("<head>") == 1
     assert html.count("</body>") == 1
     probed = html.replace("<head>", f"<head><script>{_CAPTURE}</script>", 1).replace(
@@ -236,19 +529,10 @@ def test_report_renders_in_headless_chromium(passing, tmp_path):
     )
     page = tmp_path / "probed.html"
     page.write_text(probed, encoding="utf-8")
-    command = [
-        browser,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,900",
-        "--hide-scrollbars",
-        "--virtual-time-budget=10000",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--dump-dom",
-        page.as_uri(),
-    ]
+    if width < 500:
+        page = tmp_path / "phone.html"
+        page.write_text(_PHONE.replace("WIDTH", str(width)), encoding="utf-8")
+    command = _headless(browser, tmp_path, max(width, 500), 800, "--dump-dom", page.as_uri())
     done = subprocess.run(command, capture_output=True, text=True, timeout=180)
     found = re.search(r'<pre id="probe-result">(.*?)</pre>', done.stdout, re.S)
     assert found, f"no probe result; exit {done.returncode}: {done.stderr[-2000:]}"
@@ -261,5 +545,40 @@ def test_report_renders_in_headless_chromium(passing, tmp_path):
         assert image["visible"], image
         assert min(image["naturalWidth"], image["naturalHeight"]) > 0, image
         assert min(image["width"], image["height"]) > 0, image
-    assert result["innerWidth"] == 1280
-    assert result["scrollWidth"] <= result["innerWidth"]  # no horizontal scrolling
+        assert image["naturalWidth"] >= 2 * min(image["width"], 720) - 1  # 2x: sharp on HiDPI
+    assert result["innerWidth"] == width
+    assert result["scrollWidth"] <= result["innerWidth"]  # the page itself never scrolls sideways
+    assert result["unreachable"] == []  # what is wider than the screen scrolls in its own box
+    assert result["clipped"] == []
+    assert result["tablesOutside"] == 0
+    tops = result["tops"]
+    if which == "failing" and width == 1280:
+        # the first screen (1280 x 800) holds the verdict, the diagnosis, the worst mismatch,
+        # the counts by group and the link to every failing case; the exercises come after
+        assert max(tops["badge"], tops["diagnosis"], tops["mismatch"], tops["failing"]) < 800
+        assert tops["countsEnd"] <= 800
+        assert tops["lecture"] > 800
+    shot = f"--screenshot={tmp_path / 'first-screen.png'}"
+    screenshot = _headless(browser, tmp_path, max(width, 500), 800, shot, page.as_uri())
+    subprocess.run(screenshot, capture_output=True, timeout=180, check=False)
+    assert (tmp_path / "first-screen.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("which", ["passing", "failing"])
+def test_report_prints_to_pdf(which, request, tmp_path):
+    browser = _browser()
+    out = request.getfixturevalue(which)[1]
+    pdf = tmp_path / "report.pdf"
+    command = _headless(
+        browser,
+        tmp_path,
+        1280,
+        800,
+        f"--print-to-pdf={pdf}",
+        "--no-pdf-header-footer",
+        (out / "report.html").as_uri(),
+    )
+    subprocess.run(command, capture_output=True, timeout=180, check=False)
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF")
+    assert len(re.findall(rb"/Type\s*/Page[^s]", data)) >= 3
