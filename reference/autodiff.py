@@ -21,15 +21,14 @@ a^(L) forward and ∂R/∂a^(L) back exactly (each sum has one nonzero term, tim
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from reference.network import jax_activation, per_example_loss
-from reference.spec import ACTIVATIONS, LOSSES, as_spec, check_arrays
+from reference.network import computing_in, jax_activation, per_example_loss
+from reference.spec import ACTIVATIONS, LOSSES, as_arrays, as_spec, check_arrays
 
 __all__ = [
     "AutodiffPass",
@@ -54,35 +53,6 @@ class AutodiffPass(NamedTuple):
     dZ: list  # dZ[l]: ∂R/∂z^(l), (n, n_l); [0] None
     dA: list  # dA[l]: ∂R/∂a^(l), (n, n_l); dA[0] is ∂R/∂X
     risk: float  # R(w)
-
-
-def as_arrays(
-    params: Any, X: Any, Y: Any, dtype: Any = None
-) -> tuple[list, np.ndarray, np.ndarray]:
-    """NumPy copies of params, X, Y in one floating dtype (their promotion, or ``dtype``)."""
-    params = [(np.asarray(W), np.asarray(b)) for W, b in params]
-    X, Y = np.asarray(X), np.asarray(Y)
-    if dtype is None:
-        dtype = np.result_type(*[a for pair in params for a in pair], X, Y)
-        if not np.issubdtype(dtype, np.floating):
-            dtype = np.float64
-    dtype = np.dtype(dtype)
-    return [(W.astype(dtype), b.astype(dtype)) for W, b in params], X.astype(dtype), Y.astype(dtype)
-
-
-@contextlib.contextmanager
-def computing_in(dtype: Any) -> Iterator[None]:
-    """Within this block JAX computes in ``dtype`` at full matmul precision.
-
-    float64 turns on ``jax_enable_x64`` for the block only; the caller's setting comes back after.
-    """
-    import jax
-
-    with contextlib.ExitStack() as stack:
-        if np.dtype(dtype) == np.float64:
-            stack.enter_context(jax.enable_x64(True))
-        stack.enter_context(jax.default_matmul_precision("highest"))
-        yield
 
 
 #: The padded shapes (depth, width, batch) that every network fitting one of them takes: the

@@ -35,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from reference.autodiff import AutodiffPass, autodiff_backward, computing_in
-from reference.network import jax_activation
+from reference.autodiff import AutodiffPass, autodiff_backward
+from reference.network import computing_in, jax_activation
 
 __all__ = ["Diagnosis", "diagnose", "explain_non_finite", "number_pair"]
 

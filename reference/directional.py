@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from reference.autodiff import as_arrays
 from reference.compare import as_float_pairs
 from reference.fd import (
     _OFFSETS,
@@ -39,7 +38,7 @@ from reference.fd import (
     risk_of,
 )
 from reference.network import per_example_loss
-from reference.spec import as_spec, check_arrays
+from reference.spec import as_arrays, as_spec, check_arrays
 
 __all__ = ["Directional", "directional_check"]
 

@@ -49,9 +49,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from reference.autodiff import as_arrays
 from reference.network import numpy_activation, per_example_loss
-from reference.spec import KINKED_ACTIVATIONS, as_spec, check_arrays
+from reference.spec import KINKED_ACTIVATIONS, as_arrays, as_spec, check_arrays
 
 __all__ = [
     "FiniteDifferences",
@@ -376,7 +375,7 @@ def _layer_entries_compiled(
     """
     import jax
 
-    from reference.autodiff import computing_in
+    from reference.network import computing_in
 
     points = len(_OFFSETS)
     inputs, rows, units = columns.inputs, columns.rows, columns.units

@@ -8,13 +8,14 @@ and works on any leading batch axes: H and Y are (..., n, n_L).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["jax_activation", "numpy_activation", "per_example_loss"]
+__all__ = ["computing_in", "jax_activation", "numpy_activation", "per_example_loss"]
 
 Array = Any
 
@@ -78,3 +79,18 @@ def per_example_loss(xp: ModuleType, name: str, H: Array, Y: Array, mask: Array 
     if mask is not None:
         terms = xp.where(mask, terms, 0)
     return xp.sum(terms, axis=-1)
+
+
+@contextlib.contextmanager
+def computing_in(dtype: Any) -> Iterator[None]:
+    """Within this block JAX computes in ``dtype`` at full matmul precision.
+
+    float64 turns on ``jax_enable_x64`` for the block only; the caller's setting comes back after.
+    """
+    import jax
+
+    with contextlib.ExitStack() as stack:
+        if np.dtype(dtype) == np.float64:
+            stack.enter_context(jax.enable_x64(True))
+        stack.enter_context(jax.default_matmul_precision("highest"))
+        yield

@@ -50,9 +50,9 @@ def test_gradients_agree_on_random_networks(backprop_impl, request):
 
 
 def test_gradients_of_the_lecture_exercise_2(backprop_impl, request):
+    from reference.exercises import EXERCISE_2
     from reference.scope import options
     from reference.strategies import Case
-    from reports.lecture import EXERCISE_2
 
     scope, conventions = options(**request.config._backprop_options)
     case = Case(*(EXERCISE_2[key] for key in ("spec", "params", "X", "Y")))

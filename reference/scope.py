@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from reference.minimize import MODERATE, moderated
-from reference.spec import ACTIVATIONS, LOSSES, Spec
+from reference.spec import ACTIVATIONS, LOSSES, Spec, StructureError
 from reference.strategies import Case, random_case
 
 __all__ = [
@@ -79,10 +79,6 @@ RANGES = {
 
 class UsageError(Exception):
     """A mistake in what the user asked for; its message is one sentence."""
-
-
-class StructureError(Exception):
-    """The implementation returned a gradient of the wrong structure, said in its own terms."""
 
 
 def flag(key: str, prefix: str = "--") -> str:

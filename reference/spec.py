@@ -19,6 +19,8 @@ __all__ = [
     "KINKED_ACTIVATIONS",
     "LOSSES",
     "Spec",
+    "StructureError",
+    "as_arrays",
     "as_spec",
     "check_arrays",
 ]
@@ -180,3 +182,21 @@ def check_arrays(params: Any, X: Any, Y: Any, spec: Spec) -> None:
             f"Y has shape {y_shape} but must be ({n}, {spec.widths[-1]}) to match X's {n} "
             f"rows and the {spec.widths[-1]} output units."
         )
+
+
+def as_arrays(
+    params: Any, X: Any, Y: Any, dtype: Any = None
+) -> tuple[list, np.ndarray, np.ndarray]:
+    """NumPy copies of params, X, Y in one floating dtype (their promotion, or ``dtype``)."""
+    params = [(np.asarray(W), np.asarray(b)) for W, b in params]
+    X, Y = np.asarray(X), np.asarray(Y)
+    if dtype is None:
+        dtype = np.result_type(*[a for pair in params for a in pair], X, Y)
+        if not np.issubdtype(dtype, np.floating):
+            dtype = np.float64
+    dtype = np.dtype(dtype)
+    return [(W.astype(dtype), b.astype(dtype)) for W, b in params], X.astype(dtype), Y.astype(dtype)
+
+
+class StructureError(Exception):
+    """The implementation returned a gradient of the wrong structure, said in its own terms."""

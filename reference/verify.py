@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from reference.autodiff import AutodiffPass, as_arrays, autodiff_started
+from reference.autodiff import AutodiffPass, autodiff_started
 from reference.compare import (
     PRECISIONS,
     Comparison,
@@ -30,8 +30,7 @@ from reference.compare import (
     lecture_index,
 )
 from reference.fd import FiniteDifferences, finite_differences, sampled_entries
-from reference.scope import StructureError
-from reference.spec import Spec, as_spec, check_arrays
+from reference.spec import Spec, StructureError, as_arrays, as_spec, check_arrays
 
 __all__ = [
     "KINDS",

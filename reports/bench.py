@@ -16,10 +16,10 @@ import numpy as np
 
 from reference import Spec
 
-__all__ = ["jitted_gradients", "per_call_seconds", "run"]
+__all__ = ["exponent", "jitted_gradients", "mlp", "per_call_seconds", "run", "seconds"]
 
 
-def _seconds(task: Callable[[], Any], repeat: int = 1) -> float:
+def seconds(task: Callable[[], Any], repeat: int = 1) -> float:
     """The best of ``repeat`` wall times of ``task()``."""
     best = np.inf
     for _ in range(repeat):
@@ -35,7 +35,7 @@ def per_call_seconds(task: Callable[[], Any], least: float = 0.02, repeat: int =
     the machine's jitter averages over), the best of ``repeat`` such loops."""
 
     def loop(calls: int) -> float:
-        return _seconds(lambda: [task() for _ in range(calls)])
+        return seconds(lambda: [task() for _ in range(calls)])
 
     calls = 1
     while (spent := loop(calls)) < least:
@@ -44,7 +44,7 @@ def per_call_seconds(task: Callable[[], Any], least: float = 0.02, repeat: int =
     return best / calls
 
 
-def _mlp(widths: tuple[int, ...], activations: tuple[str, ...], loss: str, n: int, seed: int = 0):
+def mlp(widths: tuple[int, ...], activations: tuple[str, ...], loss: str, n: int, seed: int = 0):
     spec = Spec(widths, activations, loss)
     rng = np.random.default_rng(seed)
     params = [
@@ -81,7 +81,7 @@ def _plain_loop(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec, entries:
         _ = (up - down) / (2 * h)
 
 
-def _exponent(sizes: list[int], times: list[float]) -> float:
+def exponent(sizes: list[int], times: list[float]) -> float:
     """The slope of log time against log size, least squares."""
     slope, _ = np.polyfit(np.log(sizes), np.log(times), 1)
     return float(slope)
@@ -116,7 +116,7 @@ def _gradcheck_seconds(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec) -
     except ImportError:
         return None
     risk, tensors = _torch_risk(params, X, Y, spec)
-    return _seconds(lambda: torch.autograd.gradcheck(risk, tensors, fast_mode=False))
+    return seconds(lambda: torch.autograd.gradcheck(risk, tensors, fast_mode=False))
 
 
 def _throughput(quick: bool, say: Callable[[str], None]) -> None:
@@ -125,8 +125,8 @@ def _throughput(quick: bool, say: Callable[[str], None]) -> None:
 
     few, many = (20, 120) if quick else (100, 1000)
     check(manual.gradients, examples=10)  # compile the reference's buckets first
-    t_few = _seconds(lambda: check(manual.gradients, examples=few, seed=1))
-    t_many = _seconds(lambda: check(manual.gradients, examples=many, seed=1))
+    t_few = seconds(lambda: check(manual.gradients, examples=few, seed=1))
+    t_many = seconds(lambda: check(manual.gradients, examples=many, seed=1))
     rate = (many - few) / max(t_many - t_few, 1e-9)
     say(f"harness: check manual:gradients, {few} cases {t_few:.2f} s, {many} cases {t_many:.2f} s")
     say(f"  marginal rate {rate:.0f} three-way checks a second (goal 200)")
@@ -137,17 +137,17 @@ def _finite_differences(quick: bool, say: Callable[[str], None]) -> None:
 
     hidden = 20 if quick else 200
     widths = (100, hidden, hidden, 1)
-    spec, params, X, Y = _mlp(widths, ("tanh", "tanh", "identity"), "square", 16)
+    spec, params, X, Y = mlp(widths, ("tanh", "tanh", "identity"), "square", 16)
     P = sum(W.size + b.size for W, b in params)
-    t_first = _seconds(lambda: fd_gradients(params, X, Y, spec))  # compiles its tail once
-    t_ours = _seconds(lambda: fd_gradients(params, X, Y, spec), 3)
+    t_first = seconds(lambda: fd_gradients(params, X, Y, spec))  # compiles its tail once
+    t_ours = seconds(lambda: fd_gradients(params, X, Y, spec), 3)
     ours = fd_gradients(params, X, Y, spec)
     exact = autodiff_gradients(params, X, Y, spec)
     flat = np.concatenate([a.ravel() for pair in ours for a in pair])
     truth = np.concatenate([a.ravel() for pair in exact for a in pair])
     error = np.linalg.norm(flat - truth) / np.linalg.norm(truth)
     sample = min(P, 300 if quick else 2000)
-    t_loop = _seconds(lambda: _plain_loop(params, X, Y, spec, sample)) * P / sample
+    t_loop = seconds(lambda: _plain_loop(params, X, Y, spec, sample)) * P / sample
     say(
         f"finite differences of every entry, {'-'.join(map(str, widths))} tanh MLP, batch 16, "
         f"P = {P}:"
@@ -173,18 +173,16 @@ def _finite_differences(quick: bool, say: Callable[[str], None]) -> None:
         )
     sizes, ours_times, loop_times = [], [], []
     for width in (5, 10, 20) if quick else (25, 50, 100, 200):
-        spec, params, X, Y = _mlp(
-            (100, width, width, 1), ("tanh", "tanh", "identity"), "square", 16
-        )
+        spec, params, X, Y = mlp((100, width, width, 1), ("tanh", "tanh", "identity"), "square", 16)
         P = sum(W.size + b.size for W, b in params)
         sizes.append(P)
         fd_gradients(params, X, Y, spec)  # wide layers run compiled: compile outside the timing
         ours_times.append(
-            _seconds(lambda spec=spec, params=params, X=X, Y=Y: fd_gradients(params, X, Y, spec))
+            seconds(lambda spec=spec, params=params, X=X, Y=Y: fd_gradients(params, X, Y, spec))
         )
         part = min(P, 500)
         loop_times.append(
-            _seconds(
+            seconds(
                 lambda spec=spec, params=params, X=X, Y=Y, part=part: _plain_loop(
                     params, X, Y, spec, part
                 )
@@ -193,8 +191,8 @@ def _finite_differences(quick: bool, say: Callable[[str], None]) -> None:
             / part
         )
     say(
-        f"  growth with P ({', '.join(map(str, sizes))}): ours P^{_exponent(sizes, ours_times):.2f}"
-        f", plain loop P^{_exponent(sizes, loop_times):.2f}"
+        f"  growth with P ({', '.join(map(str, sizes))}): ours P^{exponent(sizes, ours_times):.2f}"
+        f", plain loop P^{exponent(sizes, loop_times):.2f}"
     )
 
 
@@ -202,17 +200,16 @@ def _directional(quick: bool, say: Callable[[str], None]) -> None:
     import jax.test_util
 
     import manual
-    from reference.autodiff import computing_in
     from reference.directional import directional_check
-    from reference.network import jax_activation, per_example_loss
+    from reference.network import computing_in, jax_activation, per_example_loss
 
     hidden = 64 if quick else 1024
-    spec, params, X, Y = _mlp(
+    spec, params, X, Y = mlp(
         (784, hidden, hidden, 10), ("tanh", "tanh", "identity"), "softmax_cross_entropy", 16
     )
     P = sum(W.size + b.size for W, b in params)
     directional_check(manual.gradients, params, X, Y, spec)
-    t_ours = _seconds(lambda: directional_check(manual.gradients, params, X, Y, spec), 3)
+    t_ours = seconds(lambda: directional_check(manual.gradients, params, X, Y, spec), 3)
     ours_ok = directional_check(manual.gradients, params, X, Y, spec).ok
 
     import jax.numpy as jnp
@@ -235,7 +232,7 @@ def _directional(quick: bool, say: Callable[[str], None]) -> None:
     with computing_in(np.float64):
         jparams = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
         theirs()
-        t_theirs = _seconds(theirs, 3)
+        t_theirs = seconds(theirs, 3)
     say(
         f"directional check, 784-{hidden}-{hidden}-10, P = {P}: ours (3 directions, warm) "
         f"{t_ours:.2f} s, {'passed' if ours_ok else 'FAILED'}; jax.test_util.check_grads (rev, "
@@ -268,10 +265,10 @@ def _jit(quick: bool, say: Callable[[str], None]) -> None:
     import jax
     import jax.numpy as jnp
 
-    from reference.autodiff import computing_in
+    from reference.network import computing_in
 
     widths = (784, 64, 64, 10) if quick else (784, 512, 512, 10)
-    spec, params, X, Y = _mlp(widths, ("relu", "relu", "identity"), "softmax_cross_entropy", 256)
+    spec, params, X, Y = mlp(widths, ("relu", "relu", "identity"), "softmax_cross_entropy", 256)
     with computing_in(np.float64):
         jparams = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
         jX, jY = jnp.asarray(X), jnp.asarray(Y)
@@ -287,9 +284,9 @@ def _jit(quick: bool, say: Callable[[str], None]) -> None:
         rounds = 10 if quick else 40
         t_ours, t_theirs = [], []
         for _ in range(rounds):  # interleaved: both see the same machine
-            t_ours.append(_seconds(lambda: jax.block_until_ready(ours(jparams, jX, jY))))
-            t_theirs.append(_seconds(lambda: jax.block_until_ready(theirs(jparams, jX, jY))))
-        t_mm = _seconds(lambda: jax.block_until_ready(matmul(square)), 10)
+            t_ours.append(seconds(lambda: jax.block_until_ready(ours(jparams, jX, jY))))
+            t_theirs.append(seconds(lambda: jax.block_until_ready(theirs(jparams, jX, jY))))
+        t_mm = seconds(lambda: jax.block_until_ready(matmul(square)), 10)
     a, b = statistics.median(t_ours), statistics.median(t_theirs)
     flops = 3 * 2 * 256 * sum(i * o for i, o in itertools.pairwise(widths))
     peak = 2 * 1024**3 / t_mm

@@ -548,12 +548,12 @@ def _time_one(width: int) -> dict[str, Any]:
     import jax.numpy as jnp
 
     import manual
-    from reference.autodiff import computing_in
     from reference.fd import finite_differences
-    from reports.bench import _mlp, jitted_gradients, per_call_seconds
+    from reference.network import computing_in
+    from reports.bench import jitted_gradients, mlp, per_call_seconds
 
     widths = (16, width, width, 1)
-    spec, params, X, Y = _mlp(widths, ("tanh", "tanh", "identity"), "square", 16)
+    spec, params, X, Y = mlp(widths, ("tanh", "tanh", "identity"), "square", 16)
     row: dict[str, Any] = {
         "widths": list(widths),
         "parameters": int(sum(W.size + b.size for W, b in params)),
@@ -584,7 +584,7 @@ METHODS = {
 
 def _timings(tick: Callable[[], None]) -> dict[str, Any]:
     """Each witness's time as the parameter count grows, and the fitted growth exponents."""
-    from reports.bench import _exponent
+    from reports.bench import exponent
 
     rows = []
     for width in (8, 16, 32, 64, 128):
@@ -596,7 +596,7 @@ def _timings(tick: Callable[[], None]) -> dict[str, Any]:
         "batch": 16,
         "dtype": "float64",
         "sizes": rows,
-        "exponents": {m: _exponent(sizes, [row[m] for row in rows]) for m in METHODS},
+        "exponents": {m: exponent(sizes, [row[m] for row in rows]) for m in METHODS},
     }
 
 
@@ -738,7 +738,10 @@ def _figure_fd_steps(data: dict[str, Any]) -> bytes:
     )
     axes.set_xlabel("step h")
     axes.set_ylabel("relative error")
-    axes.set_title(f"Error against step, {study['entry']}", loc="left")
+    import re
+
+    entry = re.sub(r"\^\((\d+)\)_(\d+)", r"$^{(\1)}_{\2}$", study["entry"])
+    axes.set_title(f"Error against step, {entry}", loc="left")
     figure.legend(*axes.get_legend_handles_labels(), loc="outside lower center", ncol=2)
     return _png(figure)
 

@@ -187,9 +187,9 @@ def test_gradcheck_is_timed_on_the_same_function_where_torch_is_installed():
     # on the very R the finite differences difference.
     torch = pytest.importorskip("torch")
     from reference.fd import risk_of
-    from reports.bench import _gradcheck_seconds, _mlp, _torch_risk
+    from reports.bench import _gradcheck_seconds, _torch_risk, mlp
 
-    spec, params, X, Y = _mlp((5, 4, 3, 1), ("tanh", "tanh", "identity"), "square", 6)
+    spec, params, X, Y = mlp((5, 4, 3, 1), ("tanh", "tanh", "identity"), "square", 6)
     risk, tensors = _torch_risk(params, X, Y, spec)
     assert risk(*tensors).detach().item() == pytest.approx(risk_of(params, X, Y, spec), rel=1e-14)
     assert torch.autograd.gradcheck(risk, tensors, fast_mode=False)

@@ -175,7 +175,7 @@ def test_one_case_of_a_run_is_checked_alone_by_its_draw_number():
     for number in (1, 7, 12):
         alone = []
         found = check(
-            manual.gradients, seed=8, case=number, observe=lambda c, _: alone.append(c)
+            manual.gradients, seed=8, case=number, observe=lambda c, _, seen=alone: seen.append(c)
         )
         assert found.examples == 1
         assert found.draws == [number]
