@@ -42,6 +42,13 @@ def _register_profiles() -> None:
 _register_profiles()
 
 
+def profile(name: str) -> object:
+    """One of ``PROFILES`` as Hypothesis settings (the parent of a suite's own profiles)."""
+    from hypothesis import settings
+
+    return settings.get_profile(name)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("backprop-verify", "checking a hand-written backpropagation")
     group.addoption(

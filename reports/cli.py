@@ -16,8 +16,7 @@ from reference.harness import (
     UsageError,
     load_implementation,
 )
-from reports.report import DEFAULT_EXAMPLES as REPORT_EXAMPLES
-from reports.report import DEFAULT_OUT
+from reports.report import DEFAULT_OUT, REPORT_EXAMPLES
 
 __all__ = ["main"]
 

@@ -6,15 +6,16 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 
+from reference.pytest_plugin import profile
 from reference.verify import ThreeWay, verify, verify_calls
 
-# JAX compiles once per new shape, far slower than Hypothesis's default deadline allows.
-_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "print_blob": True}
-settings.register_profile("default", max_examples=30, **_COMMON)
-settings.register_profile("ci", max_examples=30, derandomize=True, **_COMMON)
-settings.register_profile("thorough", max_examples=10_000, **_COMMON)
+# The plugin's profiles (no deadline: JAX compiles once per new shape, far slower than
+# Hypothesis's default deadline allows), under the suite's short names; failures print the blob.
+settings.register_profile("default", profile("backprop-ci"), derandomize=False, print_blob=True)
+settings.register_profile("ci", profile("backprop-ci"), print_blob=True)
+settings.register_profile("thorough", profile("backprop-thorough"), print_blob=True)
 # `pytest --hypothesis-profile NAME` overrides this; CI (CI=true) runs derandomized.
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")

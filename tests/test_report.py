@@ -237,11 +237,11 @@ def _lectures():
     """The lecture sections of a wrong implementation, inside and outside its scope."""
     from mutants import forgot_g_prime
 
-    from reports.report import Subject, _lecture
+    from reports.measure import Subject, lecture
 
     return [
-        _lecture(Subject(forgot_g_prime, "mutants:forgot_g_prime", {})),
-        _lecture(Subject(forgot_g_prime, "mutants:forgot_g_prime", {"depth": "1-2"})),
+        lecture(Subject(forgot_g_prime, "mutants:forgot_g_prime", {})),
+        lecture(Subject(forgot_g_prime, "mutants:forgot_g_prime", {"depth": "1-2"})),
     ]
 
 
