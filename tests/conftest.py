@@ -38,11 +38,28 @@ def three_way(request: pytest.FixtureRequest):
     return run
 
 
+def pytest_sessionfinish(session) -> None:
+    """In a pytest-xdist worker: hand this process's counts to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output[_THREE_WAY_COUNT] = getattr(session.config, _THREE_WAY_COUNT, 0)
+        output["verify_calls"] = verify_calls()
+
+
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook; absent under -p no:xdist
+def pytest_testnodedown(node, error) -> None:
+    """In the pytest-xdist controller: add up each worker's counts."""
+    config, output = node.config, getattr(node, "workeroutput", {})
+    for key in (_THREE_WAY_COUNT, "verify_calls"):
+        setattr(config, key, getattr(config, key, 0) + output.get(key, 0))
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     count = getattr(config, _THREE_WAY_COUNT, 0)
     if count:
         terminalreporter.write_line(f"random three-way checks run: {count}")
-    total = verify_calls()  # this process only: not pytest-xdist workers, not subprocesses
+    # this process and its pytest-xdist workers; not the suite's own pytest subprocesses
+    total = verify_calls() + getattr(config, "verify_calls", 0)
     if total:
         terminalreporter.write_line(
             f"three-way checks in all, the harness's generated and shrunk cases included: {total}"
