@@ -552,10 +552,9 @@ def check(
         raise UsageError(f"--examples must be at least 1, got {examples}.")
     if case is not None and (case < 1 or strategy is not None):
         raise UsageError(f"--case must be at least 1 and draw from the seed, got {case}.")
+    started = time.perf_counter()
     scope, conventions = options(**scope_and_conventions)
     dtype = np.dtype(dtype)
-    label = name or getattr(implementation, "__qualname__", repr(implementation))
-    started = time.perf_counter()
     run = functools.partial(
         _verify_case,
         conventions.wrap(implementation),
@@ -564,57 +563,89 @@ def check(
         precision=precision,
         other_inputs=_other_inputs(scope),
     )
+    drawn = _drawn(scope, seed, strategy, examples, case)
+    tally = _run_cases(drawn, run, 1 if case is not None else examples, observe, keep_going)
+    found = CheckResult(
+        name or getattr(implementation, "__qualname__", repr(implementation)),
+        tally.runs,
+        seed,
+        dtype,
+        precision=precision,
+        skipped=tally.skipped,
+        scope=scope,
+        conventions=conventions,
+        draws=tally.draws,
+    )
+    if tally.first is not None:
+        found.failed_at, drawn_case, result = tally.first
+        found.case, found.result, found.shrink_examples = _shrunk(drawn_case, result, run, scope)
+        found.diagnosis = _diagnosis(found.case, found.result, [result], run)
+    found.elapsed = time.perf_counter() - started
+    return found
+
+
+def _drawn(
+    scope: Scope, seed: int, strategy: Any, examples: int, case: int | None
+) -> Iterator[tuple[int, Case]]:
+    """The numbered cases ``check`` runs: from the seed inside the scope (only number ``case``,
+    if given), or from the caller's strategy; repeats left out."""
     if strategy is None:
         drawn = enumerate(case_stream(seed, scope), start=1)
     else:
         drawn = enumerate(filter(scope.admits, _strategy_stream(strategy, seed, examples)), 1)
     if case is not None:
-        drawn, examples = itertools.islice(drawn, case - 1, case), 1
-    runs, skipped, first, draws = 0, 0, None, []
+        drawn = itertools.islice(drawn, case - 1, case)
+    return _distinct(drawn)
+
+
+@dataclass
+class _Tally:
+    """What running the drawn cases found."""
+
+    runs: int = 0  # cases judged
+    skipped: int = 0  # cases the implementation declined
+    draws: list[int] = field(default_factory=list)  # the number of each case judged
+    first: tuple[int, Case, ThreeWay] | None = None  # the first failure: (run, case, verdict)
+
+
+def _run_cases(
+    drawn: Iterator[tuple[int, Case]],
+    run: Callable[[Case], ThreeWay],
+    examples: int,
+    observe: Callable[[Case, ThreeWay], None] | None,
+    keep_going: bool,
+) -> _Tally:
+    """Judge the drawn cases until ``examples`` are judged, the first failure (unless
+    ``keep_going``; a timeout stops in any case), or too many declines; ``UsageError`` if none
+    was judged."""
+    tally = _Tally()
     most_skipped = max(_SKIPS_AT_LEAST, _SKIPS_PER_CASE * examples)
-    for number, drawn_case in _distinct(drawn):
-        result = run(drawn_case)
+    for number, case in drawn:
+        result = run(case)
         if result.unsupported:
-            skipped += 1
-            if skipped >= most_skipped:
+            tally.skipped += 1
+            if tally.skipped >= most_skipped:
                 break
             continue
-        runs += 1
-        draws.append(number)
+        tally.runs += 1
+        tally.draws.append(number)
         if observe is not None:
-            observe(drawn_case, result)
+            observe(case, result)
         if not result.ok:
-            if first is None:
-                first = (runs, drawn_case, result)
+            tally.first = tally.first or (tally.runs, case, result)
             if not keep_going or result.kind == "timeout":  # a hang costs the limit each case
                 break
-        if runs == examples:
+        if tally.runs == examples:
             break
-    if runs == 0 and skipped:
+    if tally.runs == 0 and tally.skipped:
         raise UsageError(
-            f"the implementation declined all {skipped} cases drawn (NotImplementedError); "
+            f"the implementation declined all {tally.skipped} cases drawn (NotImplementedError); "
             f"narrow the scope to what it supports (--activations, --output-activations, "
             f"--losses, --depth, --width, --batch, ...)."
         )
-    if runs == 0:
+    if tally.runs == 0:
         raise UsageError("the strategy drew no case inside the scope.")
-    found = CheckResult(
-        label,
-        runs,
-        seed,
-        dtype,
-        precision=precision,
-        skipped=skipped,
-        scope=scope,
-        conventions=conventions,
-        draws=draws,
-    )
-    if first is not None:
-        found.failed_at, case, result = first
-        found.case, found.result, found.shrink_examples = _shrunk(case, result, run, scope)
-        found.diagnosis = _diagnosis(found.case, found.result, [result], run)
-    found.elapsed = time.perf_counter() - started
-    return found
+    return tally
 
 
 def _other_inputs(scope: Scope) -> Callable | None:
