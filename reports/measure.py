@@ -58,6 +58,7 @@ class Subject:
         from reference.scope import options
 
         self.name = name
+        self.implementation = implementation
         self.label = "manual" if name == "manual:gradients" else name
         self.scope, conventions = options(**chosen)
         self.function = conventions.wrap(implementation)

@@ -92,10 +92,7 @@ def build(
     sweep, the verdict and the lecture's exercises, beside the three witnesses. ``options``: the
     scope and conventions of ``reference.harness.check``. ``timing``: time the witnesses.
     """
-    from tqdm import tqdm
-
     import manual
-    from reference.harness import check
 
     if implementation is None:
         implementation, name = manual.gradients, name or "manual:gradients"
@@ -103,53 +100,14 @@ def build(
     chosen = dict(options or {})
     subject = Subject(implementation, name, chosen)
     directory = Path(out)
-    figure_dir = directory / "figures"
-    figure_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    phases: dict[str, float] = {}
-    bar = tqdm(
-        total=examples + 4 + (5 if timing else 0),
-        desc="backprop-verify report",
-        unit="step",
-        disable=None if progress else True,  # None: only on a terminal, not in logs
-        file=sys.stderr,
-        leave=False,
-    )
-    with bar:
-        clock = time.perf_counter()
-        exercises = lecture(subject)
-        phases["lecture_examples_s"] = time.perf_counter() - clock
-        bar.update(1)
-
-        observed: list[tuple[Any, Any]] = []
-
-        def observe(case: Any, result: Any) -> None:
-            observed.append((case, result))
-            bar.update(1)
-
-        bar.set_postfix_str("random cases")
-        clock = time.perf_counter()
-        found = check(
-            implementation,
-            examples=examples,
-            seed=seed,
-            name=name,
-            observe=observe,
-            keep_going=True,
-            **chosen,
+    (directory / "figures").mkdir(parents=True, exist_ok=True)
+    with _Phases(examples + 5 + (5 if timing else 0), progress) as phases:
+        exercises = phases.timed("lecture_examples", lambda: lecture(subject))
+        found, records = phases.timed(
+            "sweep", lambda: _swept(subject, examples, seed, chosen, phases.tick)
         )
-        numbered = enumerate(zip(observed, found.draws, strict=True), start=1)
-        records = [
-            case_record(i, draw, case, result, subject, seed)
-            for i, ((case, result), draw) in numbered
-        ]
-        phases["sweep_s"] = time.perf_counter() - clock
-        bar.update(examples - len(records))
-        bar.set_postfix_str("step study")
-        clock = time.perf_counter()
-        steps = fd_steps()
-        phases["finite_difference_steps_s"] = time.perf_counter() - clock
-        bar.update(1)
+        phases.tick(examples - len(records))
+        steps = phases.timed("finite_difference_steps", fd_steps)
         swept = sweep(records)
         data: dict[str, Any] = {
             "environment": environment(name, found.examples, seed, chosen),
@@ -159,21 +117,84 @@ def build(
             "finite_difference_steps": steps,
         }
         if timing:
-            bar.set_postfix_str("timings")
-            clock = time.perf_counter()
-            data["timings"] = timings(lambda: bar.update(1))
-            phases["timings_s"] = time.perf_counter() - clock
-        bar.set_postfix_str("figures")
-        clock = time.perf_counter()
-        drawn = figures(data)
-        for figure_name, png in drawn.items():
-            (figure_dir / f"{figure_name}.png").write_bytes(png)
-        phases["figures_s"] = time.perf_counter() - clock
-        bar.update(1)
-        phases["total_s"] = time.perf_counter() - started
-        data["phases"] = phases
-        (directory / "report.json").write_text(json_text(data), encoding="utf-8")
-        (directory / "report.md").write_text(render(data, drawn, "md"), encoding="utf-8")
-        (directory / "report.html").write_text(render(data, drawn, "html"), encoding="utf-8")
-        bar.update(1)
+            data["timings"] = phases.timed("timings", lambda: timings(phases.tick), tick=False)
+        drawn = phases.timed("figures", lambda: figures(data))
+        data["phases"] = phases.seconds()
+        _write(directory, data, drawn)
+        phases.tick()
     return data
+
+
+class _Phases:
+    """The report's progress bar (on a terminal only) and the seconds each phase took."""
+
+    def __init__(self, steps: int, progress: bool) -> None:
+        from tqdm import tqdm
+
+        self.started = time.perf_counter()
+        self.spent: dict[str, float] = {}
+        self.bar = tqdm(
+            total=steps,
+            desc="backprop-verify report",
+            unit="step",
+            disable=None if progress else True,  # None: only on a terminal, not in logs
+            file=sys.stderr,
+            leave=False,
+        )
+
+    def __enter__(self) -> _Phases:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def tick(self, steps: int = 1) -> None:
+        self.bar.update(steps)
+
+    def timed(self, phase: str, work: Callable[[], Any], tick: bool = True) -> Any:
+        self.bar.set_postfix_str(phase.replace("_", " "))
+        clock = time.perf_counter()
+        value = work()
+        self.spent[f"{phase}_s"] = time.perf_counter() - clock
+        if tick:
+            self.tick()
+        return value
+
+    def seconds(self) -> dict[str, float]:
+        return {**self.spent, "total_s": time.perf_counter() - self.started}
+
+
+def _swept(
+    subject: Subject, examples: int, seed: int, chosen: dict[str, Any], tick: Callable
+) -> tuple[Any, list[dict[str, Any]]]:
+    """``check``'s verdict on the random cases, and a record of every case it ran."""
+    from reference.harness import check
+
+    observed: list[tuple[Any, Any]] = []
+
+    def observe(case: Any, result: Any) -> None:
+        observed.append((case, result))
+        tick()
+
+    found = check(
+        subject.implementation,
+        examples=examples,
+        seed=seed,
+        name=subject.name,
+        observe=observe,
+        keep_going=True,
+        **chosen,
+    )
+    numbered = enumerate(zip(observed, found.draws, strict=True), start=1)
+    return found, [
+        case_record(i, draw, case, result, subject, seed) for i, ((case, result), draw) in numbered
+    ]
+
+
+def _write(directory: Path, data: dict[str, Any], drawn: dict[str, bytes]) -> None:
+    for figure_name, png in drawn.items():
+        (directory / "figures" / f"{figure_name}.png").write_bytes(png)
+    (directory / "report.json").write_text(json_text(data), encoding="utf-8")
+    (directory / "report.md").write_text(render(data, drawn, "md"), encoding="utf-8")
+    (directory / "report.html").write_text(render(data, drawn, "html"), encoding="utf-8")
