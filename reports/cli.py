@@ -355,6 +355,12 @@ def _parser() -> argparse.ArgumentParser:
         description="Prove a hand-written backpropagation right, or show where it is wrong.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_trace_command, _check_command, _report_command, _bench_command):
+        add(commands)
+    return parser
+
+
+def _trace_command(commands: Any) -> None:
     trace = commands.add_parser(
         "trace",
         help="work a lecture exercise (or your network) through, layer by layer, with all "
@@ -385,6 +391,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     trace.add_argument("--y", metavar="JSON", help="the target, a JSON list (default zeros)")
     trace.set_defaults(run=_trace)
+
+
+def _check_command(commands: Any) -> None:
     check = commands.add_parser(
         "check",
         help="check an implementation MODULE:FUNCTION on random cases",
@@ -426,6 +435,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _scope_options(check)
     check.set_defaults(run=_check)
+
+
+def _report_command(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="write the comparison report: report.html, report.md and report.json",
@@ -452,6 +464,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     _scope_options(report)
     report.set_defaults(run=_report)
+
+
+def _bench_command(commands: Any) -> None:
     bench = commands.add_parser(
         "bench",
         help="time the harness, the finite differences and the jitted gradient, as ratios",
@@ -462,7 +477,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--quick", action="store_true", help="small sizes (seconds, not minutes)")
     bench.set_defaults(run=_bench)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
