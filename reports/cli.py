@@ -87,10 +87,24 @@ def _json_array(text: str, option: str) -> list:
 def _network_from(args: argparse.Namespace) -> tuple[list, np.ndarray, np.ndarray, Any]:
     """The network ``trace --weights ... --x ...`` describes, or ValueError in one sentence."""
     from reference import Spec
-    from reference.spec import ACTIVATIONS, LOSSES
 
     if args.x is None:
         raise ValueError("--weights needs --x, the input (a JSON list of n_0 numbers).")
+    weights, x = _weights_and_input(args)
+    biases = _biases(args, weights)
+    activations = _activations(args, len(weights))
+    outputs = weights[-1].shape[1]
+    if args.y is None:
+        Y = np.zeros((1, outputs))
+    else:
+        Y = np.asarray(_json_array(args.y, "y"), dtype=np.float64).reshape(1, -1)
+        if Y.shape[1] != outputs:
+            raise ValueError(f"--y must be a list of {outputs} numbers (the output units).")
+    spec = Spec((weights[0].shape[0], *(W.shape[1] for W in weights)), activations, args.loss)
+    return list(zip(weights, biases, strict=True)), x[None, :], Y, spec
+
+
+def _weights_and_input(args: argparse.Namespace) -> tuple[list[np.ndarray], np.ndarray]:
     try:
         weights = [np.asarray(W, dtype=np.float64) for W in _json_array(args.weights, "weights")]
         x = np.asarray(_json_array(args.x, "x"), dtype=np.float64)
@@ -117,16 +131,24 @@ def _network_from(args: argparse.Namespace) -> tuple[list, np.ndarray, np.ndarra
             f"--x must be a list of {weights[0].shape[0]} numbers (the rows of W^(1)), "
             f"got shape {x.shape}."
         )
-    depth = len(weights)
+    return weights, x
+
+
+def _biases(args: argparse.Namespace, weights: list[np.ndarray]) -> list[np.ndarray]:
     if args.biases is None:
-        biases = [np.zeros(W.shape[1]) for W in weights]
-    else:
-        biases = [np.asarray(b, dtype=np.float64) for b in _json_array(args.biases, "biases")]
-        if [b.shape for b in biases] != [(W.shape[1],) for W in weights]:
-            raise ValueError(
-                "--biases must be one list per layer, as long as that layer's units: "
-                f"expected {[W.shape[1] for W in weights]}."
-            )
+        return [np.zeros(W.shape[1]) for W in weights]
+    biases = [np.asarray(b, dtype=np.float64) for b in _json_array(args.biases, "biases")]
+    if [b.shape for b in biases] != [(W.shape[1],) for W in weights]:
+        raise ValueError(
+            "--biases must be one list per layer, as long as that layer's units: "
+            f"expected {[W.shape[1] for W in weights]}."
+        )
+    return biases
+
+
+def _activations(args: argparse.Namespace, depth: int) -> tuple[str, ...]:
+    from reference.spec import ACTIVATIONS, LOSSES
+
     if args.activations is None:
         activations = ("relu",) * (depth - 1) + ("identity",)
     else:
@@ -140,15 +162,7 @@ def _network_from(args: argparse.Namespace) -> tuple[list, np.ndarray, np.ndarra
             )
     if args.loss not in LOSSES:
         raise ValueError(f"unknown loss {args.loss!r}; choose from {', '.join(LOSSES)}.")
-    outputs = weights[-1].shape[1]
-    if args.y is None:
-        Y = np.zeros((1, outputs))
-    else:
-        Y = np.asarray(_json_array(args.y, "y"), dtype=np.float64).reshape(1, -1)
-        if Y.shape[1] != outputs:
-            raise ValueError(f"--y must be a list of {outputs} numbers (the output units).")
-    spec = Spec((weights[0].shape[0], *(W.shape[1] for W in weights)), activations, args.loss)
-    return list(zip(weights, biases, strict=True)), x[None, :], Y, spec
+    return activations
 
 
 #: The scope and conventions options (``../CONTRACT.md`` section 5): metavar, help.

@@ -315,9 +315,8 @@ def timings(tick: Callable[[], None]) -> dict[str, Any]:
 
 
 def verdict(found: Any, subject: Subject, exercises: dict, swept: dict, seed: int) -> dict:
-    from reference.harness import table_rows
-    from reference.verify import KIND_WORDS
-
+    """The report's verdict: the sweep's and the exercises', the worst values with their cases,
+    and on a failure ``_failure``'s account."""
     exercises = [exercises["exercise_2"], exercises["exercise_1"]]
     lecture_agrees = all(item["agrees"] for item in exercises)
     failing = [r for r in swept["records"] if not r["ok"]]
@@ -343,8 +342,18 @@ def verdict(found: Any, subject: Subject, exercises: dict, swept: dict, seed: in
         "reproduce": subject.command(seed) + f" --examples {found.failed_at or found.examples}",
         "check": found.as_json(),
     }
-    if found.ok:
-        return out
+    if not found.ok:
+        out.update(_failure(found, swept))
+    return out
+
+
+def _failure(found: Any, swept: dict) -> dict[str, Any]:
+    """What the verdict says of a failing sweep: where, what kind, the shrunk case, the worst
+    mismatch, the diagnosis, the per-layer table and the snippet."""
+    from reference.harness import table_rows
+    from reference.verify import KIND_WORDS
+
+    out: dict[str, Any] = {}
     out["failed_at"] = found.failed_at
     out["kind"] = found.kind
     out["kind_words"] = KIND_WORDS[found.kind]

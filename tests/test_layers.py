@@ -151,8 +151,6 @@ STILL_LONG = {
     "reference/scope.py::to_lecture",
     "reference/verify.py::verify",
     "reports/bench.py::_finite_differences",
-    "reports/cli.py::_network_from",
-    "reports/measure.py::verdict",
 }
 
 
