@@ -171,6 +171,13 @@ def _finite_differences(quick: bool, say: Callable[[str], None]) -> None:
             f"  torch.autograd.gradcheck, slow mode, same network: {gradcheck:.2f} s: ratio "
             f"{gradcheck / t_ours:.1f}x warm (goal 30x)"
         )
+    _fd_growth(quick, say)
+
+
+def _fd_growth(quick: bool, say: Callable[[str], None]) -> None:
+    """How the time of every-entry finite differences and of the plain loop grows with P."""
+    from reference import fd_gradients
+
     sizes, ours_times, loop_times = [], [], []
     for width in (5, 10, 20) if quick else (25, 50, 100, 200):
         spec, params, X, Y = mlp((100, width, width, 1), ("tanh", "tanh", "identity"), "square", 16)

@@ -150,7 +150,6 @@ STILL_LONG = {
     "reference/fd.py::_compiled_stencil",
     "reference/scope.py::to_lecture",
     "reference/verify.py::verify",
-    "reports/bench.py::_finite_differences",
 }
 
 
