@@ -296,3 +296,22 @@ def test_the_softmax_loss_derivative_bound_is_per_example():
     rounding = (8 * U * np.abs(Y) + 4 * T) / 2 + T
     want = np.array([[2 * 1 * 2.0**-20] * 3, [2 * 2 * 2.0**-30] * 3]) / 2 + rounding
     assert got.ravel().tolist() == pytest.approx(want.ravel().tolist(), rel=1e-12, abs=0)
+
+
+def test_each_layers_kink_and_abstention_counts_are_its_own():
+    # two layers: layer 1 with one kink entry in W, layer 2 with two in W and one abstaining b
+    one = _fd(
+        {"w1": (1.0, 0.0, 2.0, True, False, True), "b1": (0.0, -1.0, 1.0, False, False, True)}
+    )
+    two = _fd(
+        {
+            "w1": (1.0, 0.0, 2.0, True, False, True),
+            "w2": (1.0, 0.0, 2.0, True, False, True),
+            "b": (0.0, -INF, INF, True, True, True),
+        }
+    )
+    both = FiniteDifferences(*(a + b for a, b in zip(one, two, strict=True)))
+    candidate = _candidate([1.0, 0.0]) + _candidate([1.0, 1.0, 0.0])
+    comparison = compare_to_fd(candidate, both)
+    counts = [(p.layer, p.param, p.kink_entries, p.unresolved_entries) for p in comparison.params]
+    assert counts == [(1, "W", 1, 0), (1, "b", 0, 0), (2, "W", 2, 0), (2, "b", 1, 1)]
