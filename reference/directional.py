@@ -28,14 +28,14 @@ import numpy as np
 
 from reference.compare import as_float_pairs
 from reference.fd import (
-    _OFFSETS,
+    OFFSETS,
     RETRIES,
     SHRINK,
-    _estimate,
-    _prefix,
-    _risk_magnitude,
     forward_error,
+    forward_prefix,
+    risk_magnitude,
     risk_of,
+    stencil_estimate,
 )
 from reference.network import per_example_loss
 from reference.spec import as_arrays, as_spec, check_arrays
@@ -104,10 +104,10 @@ def directional_check(
     stacked = np.array([np.concatenate([a.ravel() for pair in d for a in pair]) for d in vectors])
     projected = stacked @ flat
     magnitude = np.abs(stacked) @ np.abs(flat)
-    A, Z = _prefix(params, X, spec.activations)
+    A, Z = forward_prefix(params, X, spec.activations)
     base = float(per_example_loss(np, spec.loss, A[-1], Y).mean())
     eps = np.finfo(np.float64).eps
-    floor = eps * (abs(base) + _risk_magnitude(A[-1], Y, spec.loss))
+    floor = eps * (abs(base) + risk_magnitude(A[-1], Y, spec.loss))
     floor += forward_error(params, A, Z, Y, spec)
     largest = max(float(np.abs(a).max(initial=0)) for pair in params for a in pair)
     differences = np.zeros(directions)
@@ -117,10 +117,10 @@ def directional_check(
         t = eps**0.2 * max(largest, 1.0) / max(reach, 1.0)
         for _ in range(RETRIES + 1):
             risks = np.array(
-                [[risk_of(_moved(params, direction, s * t), X, Y, spec) for s in _OFFSETS]]
+                [[risk_of(_moved(params, direction, s * t), X, Y, spec) for s in OFFSETS]]
             )
             rounding = np.array([eps * np.abs(risks).max() + floor])
-            estimate = _estimate(risks, base, np.array([t]), rounding)
+            estimate = stencil_estimate(risks, base, np.array([t]), rounding)
             if estimate.expanding[0]:
                 break
             t /= SHRINK

@@ -53,13 +53,21 @@ from reference.network import numpy_activation, per_example_loss
 from reference.spec import KINKED_ACTIVATIONS, as_arrays, as_spec, check_arrays
 
 __all__ = [
+    "OFFSETS",
+    "Estimate",
     "FiniteDifferences",
+    "Point",
     "fd_gradients",
     "finite_differences",
     "forward_error",
+    "forward_prefix",
+    "risk_magnitude",
     "risk_of",
+    "rounding_floor",
     "sampled_entries",
+    "stencil_estimate",
     "step_for",
+    "unperturbed_point",
 ]
 
 #: The most perturbed copies of a layer evaluated at once; bounds memory to about
@@ -77,7 +85,7 @@ COMPILE_ABOVE = 2_000_000
 _COMPILED_CALL = {False: 2_000_000, True: 500_000}
 
 # Stencil offsets, in units of h: the central pairs for D(h), D(h/2) and D(h/4).
-_OFFSETS = np.array([1.0, -1.0, 0.5, -0.5, 0.25, -0.25])
+OFFSETS = np.array([1.0, -1.0, 0.5, -0.5, 0.25, -0.25])
 
 #: How often an entry outside the asymptotic regime, or at a kink, is retried, and by how much
 #: its step shrinks each time.
@@ -117,7 +125,7 @@ def differencing_work(spec: Any, n: int) -> int:
     for layer in range(1, spec.depth + 1):
         after = sum(widths[k - 1] * widths[k] for k in range(layer + 1, spec.depth + 1))
         point = n * (widths[layer] + after + widths[-1])
-        total += (widths[layer - 1] + 1) * widths[layer] * len(_OFFSETS) * point
+        total += (widths[layer - 1] + 1) * widths[layer] * len(OFFSETS) * point
     return total
 
 
@@ -181,7 +189,7 @@ def step_for(values: np.ndarray, dtype: Any, reach: np.ndarray | float = 1.0) ->
     return np.exp2(np.round(np.log2(raw))).astype(dtype)
 
 
-def _prefix(params: list, X: np.ndarray, activations: tuple[str, ...]) -> tuple[list, list]:
+def forward_prefix(params: list, X: np.ndarray, activations: tuple[str, ...]) -> tuple[list, list]:
     """a^(l) and z^(l) of the unperturbed network: A[0] = X, Z[0] = None."""
     A, Z = [X], [None]
     for (W, b), name in zip(params, activations, strict=True):
@@ -192,7 +200,7 @@ def _prefix(params: list, X: np.ndarray, activations: tuple[str, ...]) -> tuple[
 
 def risk_of(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> float:
     """R by one full forward pass in NumPy, nothing reused."""
-    A, _ = _prefix(params, X, spec.activations)
+    A, _ = forward_prefix(params, X, spec.activations)
     return float(per_example_loss(np, spec.loss, A[-1], Y).mean())
 
 
@@ -210,7 +218,7 @@ def _finish(
     leaky_relu pre-activations (example, unit) whose sign differs from the unperturbed one at
     some stencil point, (E,).
     """
-    points = len(_OFFSETS)
+    points = len(OFFSETS)
     crossings = np.zeros(z.shape[0] // points, dtype=np.int64)
     for current in range(layer, spec.depth + 1):
         if current > layer:
@@ -286,7 +294,7 @@ def _compiled_stencil(spec: Any, layer: int, addition: bool) -> Callable:
 
     from reference.network import jax_activation
 
-    points = len(_OFFSETS)
+    points = len(OFFSETS)
 
     def kinks(z: Any, base: Any) -> Any:
         """Distinct (example, unit) sign changes against ``base`` per entry's 6 copies."""
@@ -377,7 +385,7 @@ def _layer_entries_compiled(
 
     from reference.network import computing_in
 
-    points = len(_OFFSETS)
+    points = len(OFFSETS)
     inputs, rows, units = columns.inputs, columns.rows, columns.units
     W_next, name = params[layer][0], spec.activations[layer]
     shape: tuple = ()
@@ -413,7 +421,7 @@ def _layer_entries_compiled(
             # elements against the NumPy path), so mutation testing leaves these lines alone.
             elements = points * len(Y) * (1 + spec.widths[layer + 1])  # pragma: no mutate
             copies = max(1, _COMPILED_CALL[mode] // elements) * points  # pragma: no mutate
-            offsets = (steps[pick, None] * _OFFSETS).reshape(-1)
+            offsets = (steps[pick, None] * OFFSETS).reshape(-1)
             vectors = [offsets, np.repeat(rows[pick], points), np.repeat(units[pick], points)]
             padding = -offsets.size % copies  # pragma: no mutate
             vectors = [np.concatenate([v, np.zeros(padding, v.dtype)]) for v in vectors]
@@ -428,7 +436,7 @@ def _layer_entries_compiled(
     return risks, crossings
 
 
-def _risk_magnitude(H: np.ndarray, Y: np.ndarray, loss: str) -> float:
+def risk_magnitude(H: np.ndarray, Y: np.ndarray, loss: str) -> float:
     """A scale for R's rounding error: the mean over examples of the summed |terms|."""
     if loss == "output":
         return float(np.abs(H).sum(axis=-1).mean())
@@ -521,7 +529,7 @@ def _layer_entries(
     )
     inputs, z_rows, a_rows, rows, units = columns
     name = spec.activations[layer - 1]
-    points = len(_OFFSETS)
+    points = len(OFFSETS)
     risks = np.empty((entries.size, points), dtype=A_prev.dtype)
     crossings = np.zeros(entries.size, dtype=np.int64)
     width_after = spec.widths[min(layer + 1, spec.depth)]
@@ -533,7 +541,7 @@ def _layer_entries(
         return _layer_entries_compiled(layer, params, A, Y, spec, base_Z, steps, columns)
     for start in range(0, entries.size, per_chunk):
         part = slice(start, min(entries.size, start + per_chunk))
-        offsets = (steps[part, None] * _OFFSETS).reshape(-1)  # (E*6,)
+        offsets = (steps[part, None] * OFFSETS).reshape(-1)  # (E*6,)
         unit = np.repeat(units[part], points)  # the unit j each perturbed copy moves
         moved = offsets[:, None] * inputs[np.repeat(rows[part], points)]  # (E*6, n)
         z_column = z_rows[unit] + moved  # (E*6, n): the new z_j in every example
@@ -557,7 +565,7 @@ def _layer_entries(
     return risks, crossings
 
 
-class _Point(NamedTuple):
+class Point(NamedTuple):
     """The unperturbed network and what the rounding floor needs from it."""
 
     A: list  # a^(l), A[0] = X
@@ -568,21 +576,21 @@ class _Point(NamedTuple):
     eps: float  # unit roundoff of the dtype R is evaluated in
 
 
-def _unperturbed(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> _Point:
-    A, Z = _prefix(params, X, spec.activations)
+def unperturbed_point(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> Point:
+    A, Z = forward_prefix(params, X, spec.activations)
     risk = float(per_example_loss(np, spec.loss, A[-1], Y).mean())
-    magnitude = abs(risk) + _risk_magnitude(A[-1], Y, spec.loss)
+    magnitude = abs(risk) + risk_magnitude(A[-1], Y, spec.loss)
     propagated = forward_error(params, A, Z, Y, spec)
-    return _Point(A, Z, risk, magnitude, propagated, float(np.finfo(X.dtype).eps))
+    return Point(A, Z, risk, magnitude, propagated, float(np.finfo(X.dtype).eps))
 
 
-def _rounding(risks: np.ndarray, point: _Point) -> np.ndarray:
+def rounding_floor(risks: np.ndarray, point: Point) -> np.ndarray:
     """A bound on the rounding error of each entry's values of R, (entries, 6) -> (entries,):
     u F (F the values' and terms' magnitude) plus the forward pass's propagated rounding."""
     return point.eps * (np.abs(risks).max(axis=1) + point.magnitude) + point.propagated
 
 
-class _Estimate(NamedTuple):
+class Estimate(NamedTuple):
     """What one stencil says about each entry (all (entries,))."""
 
     value: np.ndarray
@@ -592,7 +600,9 @@ class _Estimate(NamedTuple):
     expanding: np.ndarray  # bool: D(h), D(h/2), D(h/4) follow their expansion beyond noise
 
 
-def _estimate(risks: np.ndarray, base: float, h: np.ndarray, rounding: np.ndarray) -> _Estimate:
+def stencil_estimate(
+    risks: np.ndarray, base: float, h: np.ndarray, rounding: np.ndarray
+) -> Estimate:
     """Values, error estimates and one-sided intervals from R on the stencil.
 
     ``rounding`` bounds the error of each R value; a difference quotient over s carries at most
@@ -634,7 +644,7 @@ def _estimate(risks: np.ndarray, base: float, h: np.ndarray, rounding: np.ndarra
     side_error = spread + 8 * noise
     lower = np.minimum(one_sided.min(axis=0) - side_error, value - error)
     upper = np.maximum(one_sided.max(axis=0) + side_error, value + error)
-    return _Estimate(value, error, lower, upper, expanding)
+    return Estimate(value, error, lower, upper, expanding)
 
 
 def finite_differences(
@@ -668,7 +678,7 @@ def finite_differences(
     spec = as_spec(spec)
     check_arrays(params, X, Y, spec)
     params, X, Y = as_arrays(params, X, Y, dtype)
-    point = _unperturbed(params, X, Y, spec)
+    point = unperturbed_point(params, X, Y, spec)
     A, Z, base = point.A, point.Z, point.risk
     fields: dict[str, list] = {key: [] for key in FiniteDifferences._fields}
     for layer in range(1, spec.depth + 1):
@@ -694,8 +704,8 @@ def finite_differences(
             risks, crossings = _layer_entries(
                 layer, params, A, Y, spec, Z, pending, h[pending], chunk
             )
-            rounding = _rounding(risks, point)
-            estimate = _estimate(risks, base, h[pending], rounding)
+            rounding = rounding_floor(risks, point)
+            estimate = stencil_estimate(risks, base, h[pending], rounding)
             kink = crossings >= 1
             settled = ~kink & estimate.expanding
             if attempt == RETRIES:

@@ -202,12 +202,12 @@ def fd_steps() -> dict[str, Any]:
     """Error against step h on W^(1)_11 of a small tanh network, float64 and float32."""
     import manual
     from reference.fd import (
-        _OFFSETS,
-        _estimate,
-        _rounding,
-        _unperturbed,
+        OFFSETS,
         finite_differences,
         risk_of,
+        rounding_floor,
+        stencil_estimate,
+        unperturbed_point,
     )
 
     spec = Spec((3, 4, 1), ("tanh", "identity"), "square")
@@ -229,16 +229,17 @@ def fd_steps() -> dict[str, Any]:
     for dtype in (np.float64, np.float32):
         cast = [(W.astype(dtype), b.astype(dtype)) for W, b in params]
         Xc, Yc = X.astype(dtype), Y.astype(dtype)
-        point = _unperturbed(cast, Xc, Yc, spec)
+        point = unperturbed_point(cast, Xc, Yc, spec)
         central, richardson, estimate = [], [], []
         for h in steps:
             values = []
-            for offset in _OFFSETS:
+            for offset in OFFSETS:
                 moved = [(W.copy(), b.copy()) for W, b in cast]
                 moved[0][0][0, 0] = dtype(cast[0][0][0, 0] + dtype(offset * h))
                 values.append(float(risk_of(moved, Xc, Yc, spec)))
             risks = np.array([values])  # float32 values, combined in float64
-            result = _estimate(risks, point.risk, np.array([h]), _rounding(risks, point))
+            floor = rounding_floor(risks, point)
+            result = stencil_estimate(risks, point.risk, np.array([h]), floor)
             central.append(abs((values[0] - values[1]) / (2 * h) - exact) / abs(exact))
             richardson.append(abs(float(result.value[0]) - exact) / abs(exact))
             estimate.append(float(result.error[0]) / abs(exact))

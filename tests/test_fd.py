@@ -11,10 +11,10 @@ from reference import Spec, autodiff_gradients
 from reference.fd import (
     RETRIES,
     SHRINK,
-    _prefix,
-    _risk_magnitude,
     finite_differences,
     forward_error,
+    forward_prefix,
+    risk_magnitude,
     risk_of,
     step_for,
 )
@@ -261,12 +261,12 @@ def test_forward_error_bounds_the_rounding_of_the_risk(case):
     results = {}
     for dtype in (np.float64, np.longdouble):
         params = [(W.astype(dtype), b.astype(dtype)) for W, b in case.params]
-        A, Z = _prefix(params, case.X.astype(dtype), case.spec.activations)
+        A, Z = forward_prefix(params, case.X.astype(dtype), case.spec.activations)
         risk = per_example_loss(np, case.spec.loss, A[-1], case.Y.astype(dtype)).mean()
         results[dtype] = (risk, params, A, Z)
     risk, params, A, Z = results[np.float64]
     eps = np.finfo(np.float64).eps
-    terms = abs(risk) + _risk_magnitude(A[-1], case.Y, case.spec.loss)
+    terms = abs(risk) + risk_magnitude(A[-1], case.Y, case.spec.loss)
     bound = forward_error(params, A, Z, case.Y, case.spec) + 4 * eps * terms
     assert abs(float(risk) - float(results[np.longdouble][0])) <= bound
 
@@ -440,7 +440,7 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
     monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 0)
     monkeypatch.setattr(fd_module, "_SMALL_MOVE", small_move)
     used = _spy_on_stencils(monkeypatch)
-    point = fd_module._unperturbed(params, X, Y, spec)
+    point = fd_module.unperturbed_point(params, X, Y, spec)
     wide = [(W.astype(np.longdouble), b.astype(np.longdouble)) for W, b in params]
     for layer in range(1, spec.depth):
         W, _ = params[layer - 1]
@@ -452,10 +452,10 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
         risks, _ = fd_module._layer_entries(
             layer, params, point.A, Y, spec, point.Z, entries, steps, fd_module.CHUNK
         )
-        floor = fd_module._rounding(risks, point)
+        floor = fd_module.rounding_floor(risks, point)
         for e, index in enumerate(entries):
             row, unit = np.unravel_index(index, (W.shape[0] + 1, W.shape[1]))
-            for k, offset in enumerate(fd_module._OFFSETS):
+            for k, offset in enumerate(fd_module.OFFSETS):
                 moved = [[W_.copy(), b_.copy()] for W_, b_ in wide]
                 if row < W.shape[0]:
                     moved[layer - 1][0][row, unit] += np.longdouble(offset * steps[e])
@@ -467,23 +467,24 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
         assert ((layer, True) in used) == (small_move > 0 and name in fd_module._TANH_LIKE)
 
 
-# The checks of `_estimate` at their edges. Each allowance is the most rounding can contribute:
-# every value of R carries at most ε, so D(s) = (R(w+s) - R(w-s)) / 2s carries ε/s, and with
-# noise = ε/h: D(h) 1, D(h/2) 2 and D(h/4) 4 noise; the even part S(s) = (R(w+s) + R(w-s) -
-# 2 R(w)) / s^2 carries 4 ε / s^2: S(h) 4, S(h/2) 16, S(h/4) 64 noise/h. A difference just inside
-# an allowance passes and one just outside fails, so an allowance or ratio made looser, even
-# by a fraction of a percent, fails a test.
+# The checks of `stencil_estimate` at their edges. Each allowance is the most rounding can
+# contribute: every value of R carries at most ε, so D(s) = (R(w+s) - R(w-s)) / 2s carries
+# ε/s, and with noise = ε/h: D(h) 1, D(h/2) 2 and D(h/4) 4 noise; the even part S(s) =
+# (R(w+s) + R(w-s) - 2 R(w)) / s^2 carries 4 ε / s^2: S(h) 4, S(h/2) 16, S(h/4) 64 noise/h. A
+# difference just inside an allowance passes and one just outside fails, so an allowance or
+# ratio made looser, even by a fraction of a percent, fails a test.
 H, EPS, BASE = 2.0**-4, 1e-6, 0.5
 NOISE = EPS / H
 
 
 def estimate(D=(0.0, 0.0, 0.0), S=(0.0, 0.0, 0.0), eps=EPS):
-    """`_estimate` of the stencil whose central quotients are D(h), D(h/2), D(h/4) and whose
+    """`stencil_estimate` of the stencil whose central quotients are D(h), D(h/2), D(h/4) and whose
     even parts are S(h), S(h/2), S(h/4): R(w ± s) = R(w) ± s D(s) + s^2 S(s) / 2."""
     risks = []
     for s, d, even in zip((H, H / 2, H / 4), D, S, strict=True):
         risks += [BASE + s * d + s * s * even / 2, BASE - s * d + s * s * even / 2]
-    return fd_module._estimate(np.array([risks]), BASE, np.array([H]), np.array([float(eps)]))
+    h, eps = np.array([H]), np.array([float(eps)])
+    return fd_module.stencil_estimate(np.array([risks]), BASE, h, eps)
 
 
 @pytest.mark.parametrize(("margin", "expanding"), [(0.999, True), (1.001, False)])
@@ -536,7 +537,7 @@ def test_the_one_sided_interval_extends_by_the_spread_and_the_rounding_of_its_qu
     risks = []
     for s in (H, H / 2, H / 4):
         risks += [BASE + s + s * s, BASE]
-    result = fd_module._estimate(np.array([risks]), BASE, np.array([H]), np.array([EPS]))
+    result = fd_module.stencil_estimate(np.array([risks]), BASE, np.array([H]), np.array([EPS]))
     assert result.lower[0] == pytest.approx(-(H / 4 + 8 * NOISE), rel=1e-9, abs=0)
     assert result.upper[0] == pytest.approx(1 + H / 2 + H / 4 + 8 * NOISE, rel=1e-9)
 
@@ -628,7 +629,7 @@ def _forward_error(widths, activations, loss, params, X, Y):
     spec = Spec(widths, activations, loss)
     params = [(np.array(W, dtype=float), np.array(b, dtype=float)) for W, b in params]
     X, Y = np.array(X, dtype=float), np.array(Y, dtype=float)
-    A, Z = _prefix(params, X, spec.activations)
+    A, Z = forward_prefix(params, X, spec.activations)
     return forward_error(params, A, Z, Y, spec)
 
 
@@ -689,16 +690,16 @@ def test_forward_error_takes_each_losss_slope():
 def test_the_magnitude_of_the_risks_terms_by_hand():
     H, Y = np.array([[1.0, 2.0], [3.0, 0.0]]), np.array([[0.0, 1.0], [1.0, 1.0]])
     # output: Σ|H| per example, 3 and 3
-    assert _risk_magnitude(H, Y, "output") == 3.0
+    assert risk_magnitude(H, Y, "output") == 3.0
     # square: ℓ + Σ|h y|: (1 + 1) + 2 = 4 and (4 + 1) + 3 = 8
-    assert _risk_magnitude(H, Y, "square") == 6.0
+    assert risk_magnitude(H, Y, "square") == 6.0
     # logistic at H = 0, y = 1: ℓ = log 2, h y = 0
-    assert _risk_magnitude(np.zeros((1, 1)), np.ones((1, 1)), "logistic") == pytest.approx(
+    assert risk_magnitude(np.zeros((1, 1)), np.ones((1, 1)), "logistic") == pytest.approx(
         np.log(2), rel=1e-15
     )
     # softmax cross-entropy, H = (1, -1), y = (1/2, 1/2): ℓ = log(e + 1/e), Σ|h y| = 1, and
     # Σ|y| (n_L + spread + max |H|) = 1 * (2 + 2 + 1)
-    got = _risk_magnitude(np.array([[1.0, -1.0]]), np.array([[0.5, 0.5]]), "softmax_cross_entropy")
+    got = risk_magnitude(np.array([[1.0, -1.0]]), np.array([[0.5, 0.5]]), "softmax_cross_entropy")
     assert got == pytest.approx(np.log(np.e + 1 / np.e) + 1 + 5, rel=1e-15)
 
 
@@ -754,7 +755,7 @@ def test_the_magnitude_is_summed_over_outputs_then_averaged_over_examples():
     # output loss, n = 2 examples of n_L = 3 outputs: Σ_j |h_ij| is 6 and 0, their mean 3 (the
     # column sums 1, 2, 3 would average 2)
     H = np.array([[1.0, -2.0, 3.0], [0.0, 0.0, 0.0]])
-    assert _risk_magnitude(H, np.zeros((2, 3)), "output") == 3.0
+    assert risk_magnitude(H, np.zeros((2, 3)), "output") == 3.0
 
 
 def test_the_secant_slope_is_the_steeper_side():
@@ -826,7 +827,7 @@ def test_a_wide_richardson_error_widens_the_kink_interval_beyond_the_one_sided_v
     for s, d in zip((H, H / 2, H / 4), (1 + y, 1.0, 1.0), strict=True):
         corner += [BASE + s + s * s, BASE]
         wide += [BASE + s * d, BASE - s * d]
-    result = fd_module._estimate(
+    result = fd_module.stencil_estimate(
         np.array([corner, wide]), BASE, np.array([H, H]), np.array([EPS, EPS])
     )
     assert result.lower.tolist() == pytest.approx(

@@ -89,18 +89,7 @@ def test_every_module_has_a_layer():
     assert [name for name, _ in modules() if layer_of(name) is None] == []
 
 
-#: Modules that still import finite differences' stencil by its private names (``_estimate``,
-#: ``_OFFSETS``, ...): strict, so that this list must shrink when they are made public.
-STILL_PRIVATE = {"reference.directional", "reports.measure"}
-
-
-def _cases():
-    for name, path in modules():
-        marks = [pytest.mark.xfail(strict=True, reason="fd's stencil names are still private")]
-        yield pytest.param(name, path, id=name, marks=marks if name in STILL_PRIVATE else [])
-
-
-@pytest.mark.parametrize(("name", "path"), list(_cases()))
+@pytest.mark.parametrize(("name", "path"), modules(), ids=[name for name, _ in modules()])
 def test_imports_follow_the_layers_and_leave_private_names_alone(name, path):
     own = layer_of(name)
     for module, names, line in project_imports(path):
