@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from reference.spec import as_spec
+from reference.spec import as_spec, lecture_name
 
 __all__ = ["pack", "parameter_names", "unpack"]
 
@@ -45,11 +45,6 @@ def unpack(w: Any, spec: Any) -> list[tuple[np.ndarray, np.ndarray]]:
     return params
 
 
-def _subscript(indices: tuple[int, ...], comma: bool) -> str:
-    # "13" reads as (1, 3) only while every index of the layer is a single digit.
-    return ("," if comma else "").join(str(index) for index in indices)
-
-
 def parameter_names(widths: Sequence[int] | Any) -> list[str]:
     """The lecture name of every entry of w, in ``pack`` order, indices 1-based.
 
@@ -59,11 +54,10 @@ def parameter_names(widths: Sequence[int] | Any) -> list[str]:
     widths = tuple(getattr(widths, "widths", widths))
     names = []
     for layer, (n_in, n_out) in enumerate(pairwise(widths), start=1):
-        comma = max(n_in, n_out) >= 10
         names.extend(
-            f"W^({layer})_{_subscript((i, j), comma)}"
-            for i in range(1, n_in + 1)
-            for j in range(1, n_out + 1)
+            lecture_name("W", layer, (i, j), (n_in, n_out))
+            for i in range(n_in)
+            for j in range(n_out)
         )
-        names.extend(f"b^({layer})_{j}" for j in range(1, n_out + 1))
+        names.extend(lecture_name("b", layer, (j,)) for j in range(n_out))
     return names

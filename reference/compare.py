@@ -57,7 +57,9 @@ import numpy as np
 
 from reference.autodiff import AutodiffPass
 from reference.fd import FiniteDifferences
-from reference.spec import KINKED_ACTIVATIONS, Spec
+from reference.spec import KINKED_ACTIVATIONS, Spec, lecture_name
+
+lecture_index = lecture_name  # the name this module has always offered
 
 __all__ = [
     "PRECISIONS",
@@ -214,18 +216,6 @@ def backprop_error_bound(
         eb = _gamma(n + 1, u) * magnitude_delta.sum(axis=0) + e_delta.sum(axis=0) + (n + 1) * t
         bounds[layer] = (eW, eb)
     return bounds[1:]
-
-
-def lecture_index(
-    param: str, layer: int, index: tuple[int, ...], shape: tuple[int, ...] = ()
-) -> str:
-    """The lecture name of one entry, 1-based: ``("W", 2, (0, 2))`` -> ``"W^(2)_13"``.
-
-    Indices are comma-separated where the array (``shape``) or the index reaches 10.
-    """
-    ones = [i + 1 for i in index]
-    sep = "," if max((*ones, *shape)) >= 10 else ""
-    return f"{param}^({layer})_{sep.join(str(i) for i in ones)}"
 
 
 class ParamComparison:

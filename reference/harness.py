@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from reference.compare import lecture_index
 from reference.diagnose import Diagnosis, diagnose, explain_non_finite, number_pair
 from reference.minimize import minimize, moderated
 from reference.scope import Conventions, Scope, UsageError, options
 from reference.spec import Spec
+from reference.spec import lecture_name as lecture_index
 from reference.strategies import Case, random_case
 from reference.verify import KIND_WORDS, Entry, ThreeWay, verify
 

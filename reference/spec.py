@@ -23,6 +23,7 @@ __all__ = [
     "as_arrays",
     "as_spec",
     "check_arrays",
+    "lecture_name",
 ]
 
 #: Activation names, each exactly as ``jax.nn`` defines it (derivative conventions included).
@@ -200,3 +201,17 @@ def as_arrays(
 
 class StructureError(Exception):
     """The implementation returned a gradient of the wrong structure, said in its own terms."""
+
+
+def lecture_name(
+    param: str, layer: int, index: tuple[int, ...], shape: tuple[int, ...] = ()
+) -> str:
+    """The lecture name of one entry, 1-based: ``("W", 2, (0, 2))`` -> ``"W^(2)_13"``.
+
+    ``param`` is any symbol (``"W"``, ``"b"``, ``"z"``, ``"∂H/∂a"``); ``index`` 0-based. Indices
+    are comma-separated where the array (``shape``) or the index reaches 10, so that ``"13"``
+    always reads as (1, 3): ``"W^(1)_1,12"``. The one naming rule of the project.
+    """
+    ones = [i + 1 for i in index]
+    sep = "," if max((*ones, *shape)) >= 10 else ""
+    return f"{param}^({layer})_{sep.join(str(i) for i in ones)}"

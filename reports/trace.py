@@ -14,6 +14,7 @@ import numpy as np
 
 import manual
 from reference import Spec, autodiff_backward, finite_differences
+from reference.spec import lecture_name
 from reference.verify import ThreeWay, verify
 
 __all__ = ["Row", "Trace", "trace"]
@@ -67,11 +68,10 @@ def _inserted_identity(spec: Spec, params: list, layer: int) -> tuple[Spec, list
 def _entries(layer: int, symbol: str, values: np.ndarray, **witnesses: Any) -> list[Row]:
     rows = []
     for index in np.ndindex(values.shape):
-        subscript = "".join(str(i + 1) for i in index)
         rows.append(
             Row(
                 layer,
-                f"{symbol}^({layer})_{subscript}",
+                lecture_name(symbol, layer, index, values.shape),
                 float(values[index]),
                 *(None if w is None else float(w[index]) for w in witnesses.values()),
                 index=tuple(int(i) for i in index),
