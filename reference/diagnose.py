@@ -37,6 +37,7 @@ import numpy as np
 
 from reference.autodiff import AutodiffPass, autodiff_backward
 from reference.network import computing_in, jax_activation
+from reference.spec import arrays_of, vector_of
 
 __all__ = ["Diagnosis", "diagnose", "explain_non_finite", "number_pair"]
 
@@ -117,8 +118,7 @@ def _rounding_sized(
 
 def _constant_factor(candidate: list, reference: list) -> float | None:
     """c if the whole candidate gradient is c times the reference (c != 1), else None."""
-    cand = np.concatenate([np.ravel(a) for pair in candidate for a in pair])
-    ref = np.concatenate([np.ravel(a) for pair in reference for a in pair])
+    cand, ref = vector_of(candidate), vector_of(reference)
     norm = float(ref @ ref)
     if norm == 0 or not np.all(np.isfinite(cand)):
         return None
@@ -418,7 +418,7 @@ def _right_below(top: int, result: Any) -> bool:
     if top <= 1 or result.vs_autodiff is None:
         return False
     below = [p for p in result.vs_autodiff.params if p.layer < top]
-    grads = [a for pair in result.reference.grads[: top - 1] for a in pair]
+    grads = arrays_of(result.reference.grads[: top - 1])
     return all(p.ok for p in below) and any(np.any(g) for g in grads)
 
 

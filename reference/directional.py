@@ -38,7 +38,7 @@ from reference.fd import (
     stencil_estimate,
 )
 from reference.network import per_example_loss
-from reference.spec import as_arrays, as_spec, check_arrays
+from reference.spec import arrays_of, as_arrays, as_spec, check_arrays, vector_of
 
 __all__ = ["Directional", "directional_check"]
 
@@ -100,8 +100,8 @@ def directional_check(
     candidate, error = called.pairs, called.error
     if error is not None:
         return Directional(np.zeros(0), np.zeros(0), np.zeros(0), error)
-    flat = np.concatenate([a.ravel() for pair in as_float_pairs(candidate) for a in pair])
-    stacked = np.array([np.concatenate([a.ravel() for pair in d for a in pair]) for d in vectors])
+    flat = vector_of(as_float_pairs(candidate))
+    stacked = np.array([vector_of(d) for d in vectors])
     projected = stacked @ flat
     magnitude = np.abs(stacked) @ np.abs(flat)
     A, Z = forward_prefix(params, X, spec.activations)
@@ -109,7 +109,7 @@ def directional_check(
     eps = np.finfo(np.float64).eps
     floor = eps * (abs(base) + risk_magnitude(A[-1], Y, spec.loss))
     floor += forward_error(params, A, Z, Y, spec)
-    largest = max(float(np.abs(a).max(initial=0)) for pair in params for a in pair)
+    largest = max(float(np.abs(a).max(initial=0)) for a in arrays_of(params))
     differences = np.zeros(directions)
     tolerance = np.zeros(directions)
     for k, direction in enumerate(vectors):

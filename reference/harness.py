@@ -24,7 +24,7 @@ import numpy as np
 from reference.diagnose import Diagnosis, diagnose, explain_non_finite, number_pair
 from reference.minimize import minimize, moderated
 from reference.scope import Conventions, Scope, UsageError, options
-from reference.spec import Spec
+from reference.spec import Spec, arrays_of
 from reference.spec import lecture_name as lecture_index
 from reference.strategies import Case, random_case
 from reference.verify import KIND_WORDS, Entry, ThreeWay, verify
@@ -476,7 +476,7 @@ def _strategy_stream(strategy: Any, seed: int, wanted: int) -> Iterator[Case]:
 def _fingerprint(case: Case) -> tuple:
     return (
         case.spec,
-        tuple(a.tobytes() for pair in case.params for a in pair),
+        tuple(a.tobytes() for a in arrays_of(case.params)),
         case.X.tobytes(),
         case.Y.tobytes(),
     )

@@ -20,10 +20,12 @@ __all__ = [
     "LOSSES",
     "Spec",
     "StructureError",
+    "arrays_of",
     "as_arrays",
     "as_spec",
     "check_arrays",
     "lecture_name",
+    "vector_of",
 ]
 
 #: Activation names, each exactly as ``jax.nn`` defines it (derivative conventions included).
@@ -215,3 +217,13 @@ def lecture_name(
     ones = [i + 1 for i in index]
     sep = "," if max((*ones, *shape)) >= 10 else ""
     return f"{param}^({layer})_{sep.join(str(i) for i in ones)}"
+
+
+def arrays_of(pairs: Any) -> list:
+    """The arrays of L (W, b) pairs in order: W^(1), b^(1), W^(2), ..."""
+    return [array for pair in pairs for array in pair]
+
+
+def vector_of(pairs: Any) -> np.ndarray:
+    """L (W, b) pairs as one flat float64 vector, in ``arrays_of`` order, each row-major."""
+    return np.concatenate([np.ravel(np.asarray(a, dtype=np.float64)) for a in arrays_of(pairs)])

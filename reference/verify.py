@@ -30,7 +30,7 @@ from reference.compare import (
     lecture_index,
 )
 from reference.fd import FiniteDifferences, finite_differences, sampled_entries
-from reference.spec import Spec, StructureError, as_arrays, as_spec, check_arrays
+from reference.spec import Spec, StructureError, arrays_of, as_arrays, as_spec, check_arrays
 
 __all__ = [
     "KINDS",
@@ -264,7 +264,7 @@ def _entries_where(mask: np.ndarray, layer: int, param: str, cand, other) -> lis
 def _non_finite_entries(candidate: list, reference: list) -> list[Entry]:
     """Every entry that is NaN or infinite where the reference is finite."""
     candidate = as_float_pairs(candidate)
-    if all(np.isfinite(a).all() for pair in candidate for a in pair):
+    if all(np.isfinite(a).all() for a in arrays_of(candidate)):
         return []
     found = []
     for layer, (cand, ref) in enumerate(zip(candidate, reference, strict=True), start=1):

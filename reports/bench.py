@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from reference import Spec
+from reference.spec import vector_of
 
 __all__ = ["exponent", "jitted_gradients", "mlp", "per_call_seconds", "run", "seconds"]
 
@@ -143,8 +144,7 @@ def _finite_differences(quick: bool, say: Callable[[str], None]) -> None:
     t_ours = seconds(lambda: fd_gradients(params, X, Y, spec), 3)
     ours = fd_gradients(params, X, Y, spec)
     exact = autodiff_gradients(params, X, Y, spec)
-    flat = np.concatenate([a.ravel() for pair in ours for a in pair])
-    truth = np.concatenate([a.ravel() for pair in exact for a in pair])
+    flat, truth = vector_of(ours), vector_of(exact)
     error = np.linalg.norm(flat - truth) / np.linalg.norm(truth)
     sample = min(P, 300 if quick else 2000)
     t_loop = seconds(lambda: _plain_loop(params, X, Y, spec, sample)) * P / sample

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from reference.spec import ACTIVATIONS, LOSSES
+from reference.spec import ACTIVATIONS, LOSSES, arrays_of
 
 #: The three pairs of witnesses, in the order every table and figure shows them.
 PAIRS = ("candidate_vs_jax", "candidate_vs_fd", "jax_vs_fd")
@@ -38,7 +38,7 @@ def normwise(first: list, second: list, masks: list | None = None) -> float | No
 
 
 def flat(pairs: list) -> list:
-    return [array for pair in pairs for array in pair]
+    return arrays_of(pairs)
 
 
 def worst(comparison: Any, keep: list) -> dict[str, Any]:
