@@ -10,6 +10,7 @@ with the witnesses. Only the last is a matter for the formula diagnosis.
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 import threading
 import warnings
@@ -387,12 +388,31 @@ def verify(
             Y=Y,
             unsupported=True,
         )
+    verdict = _judged(first, started, params, X, Y, spec, np.dtype(dtype), precision)
+    if verdict.kind != "timeout":  # every result is asked for twice, a failure more often
+        again = functools.partial(call_implementation, implementation, Y=Y, spec=spec, dtype=dtype)
+        _call_again(verdict, first, again, params, X, other_inputs, time_limit)
+    return verdict
+
+
+def _judged(
+    first: Called,
+    started: Callable[[], AutodiffPass],
+    params: list,
+    X: np.ndarray,
+    Y: np.ndarray,
+    spec: Spec,
+    dtype: np.dtype,
+    precision: str,
+) -> ThreeWay:
+    """The first call's result against jax.grad (its rounding bound) and finite differences
+    (every entry where that is cheap, else the worst entries and a few at random)."""
     fd = None
     if sampled_entries(spec, X) is None:
         fd = finite_differences(params, X, Y, spec)
     reference = started()
     bounds = backprop_error_bound(reference, params, Y, spec, dtype, precision=precision)
-    vs_autodiff = vs_fd = None
+    vs_autodiff = None
     if first.pairs is not None:
         vs_autodiff = compare_to_autodiff(first.pairs, reference, params, Y, spec, dtype, bounds)
     if fd is None:
@@ -401,7 +421,7 @@ def verify(
     autodiff_vs_fd = compare_to_fd(reference.grads, fd, bounds)
     verdict = ThreeWay(
         spec,
-        np.dtype(dtype),
+        dtype,
         None,
         reference,
         fd,
@@ -428,19 +448,31 @@ def verify(
             )
         elif not (vs_autodiff.ok and vs_fd.ok):
             verdict.kind = "wrong_values"
-    if verdict.kind != "timeout":  # every result is asked for twice, a failure more often
-        if other_inputs is None:
-            moved, moved_X = [(2 * W, 2 * b + 1) for W, b in params], 2 * X + 1
-        else:
-            moved, moved_X = other_inputs(params, X, spec)
-        for _ in range(1 if verdict.kind is None else _FAILURE_REPEATS):
-            if verdict.kind is not None:
-                # in between, a call on other inputs of the same shapes, so that state a call
-                # leaves behind shows even where this case's gradient is zero
-                call_implementation(implementation, moved, moved_X, Y, spec, dtype, time_limit)
-            second = call_implementation(implementation, params, X, Y, spec, dtype, time_limit)
-            verdict.repeat, words = _repeat_differs(first, second)
-            if words is not None:
-                verdict.kind, verdict.error = "nondeterministic", words
-                break
     return verdict
+
+
+def _call_again(
+    verdict: ThreeWay,
+    first: Called,
+    again: Callable[..., Called],
+    params: list,
+    X: np.ndarray,
+    other_inputs: Callable | None,
+    time_limit: float | None,
+) -> None:
+    """Ask for the result again (a failure ``_FAILURE_REPEATS`` times, each after a call on
+    other inputs of the same shapes); a different answer makes ``verdict`` nondeterministic."""
+    if other_inputs is None:
+        moved, moved_X = [(2 * W, 2 * b + 1) for W, b in params], 2 * X + 1
+    else:
+        moved, moved_X = other_inputs(params, X, verdict.spec)
+    for _ in range(1 if verdict.kind is None else _FAILURE_REPEATS):
+        if verdict.kind is not None:
+            # in between, a call on other inputs of the same shapes, so that state a call
+            # leaves behind shows even where this case's gradient is zero
+            again(params=moved, X=moved_X, time_limit=time_limit)
+        second = again(params=params, X=X, time_limit=time_limit)
+        verdict.repeat, words = _repeat_differs(first, second)
+        if words is not None:
+            verdict.kind, verdict.error = "nondeterministic", words
+            break

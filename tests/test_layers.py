@@ -138,7 +138,6 @@ STILL_LONG = {
     "reference/diagnose.py::diagnose",
     "reference/fd.py::_compiled_stencil",
     "reference/scope.py::to_lecture",
-    "reference/verify.py::verify",
 }
 
 
