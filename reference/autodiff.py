@@ -228,12 +228,16 @@ def autodiff_backward(params: Any, X: Any, Y: Any, spec: Any) -> AutodiffPass:
     return autodiff_started(params, X, Y, spec)()
 
 
-def autodiff_started(params: Any, X: Any, Y: Any, spec: Any) -> Callable[[], AutodiffPass]:
+def autodiff_started(
+    params: Any, X: Any, Y: Any, spec: Any, *, checked: bool = False
+) -> Callable[[], AutodiffPass]:
     """``autodiff_backward`` started: JAX computes while the caller goes on, and the function
-    returned waits for the pass and gives it."""
-    spec = as_spec(spec)
-    check_arrays(params, X, Y, spec)
-    params, X, Y = as_arrays(params, X, Y)
+    returned waits for the pass and gives it. ``checked``: the caller has validated the inputs
+    and cast them to one dtype already, as ``verify`` has."""
+    if not checked:
+        spec = as_spec(spec)
+        check_arrays(params, X, Y, spec)
+        params, X, Y = as_arrays(params, X, Y)
     with computing_in(X.dtype):
         finish = _run_padded(params, X, Y, spec)
 

@@ -657,6 +657,7 @@ def finite_differences(
     step: float | None = None,
     chunk: int = CHUNK,
     entries: list | None = None,
+    checked: bool = False,
 ) -> FiniteDifferences:
     """Every entry of ∇_w R by central differences with Richardson extrapolation.
 
@@ -671,12 +672,15 @@ def finite_differences(
         entries: per layer, the flat indices into the stacked [W^(l); b^(l)] of the entries
             to difference (see ``sampled_entries``); None, every entry. The others come out
             NaN, unjudged, with ``sampled`` False.
+        checked: the caller has validated the inputs already (``spec`` a ``Spec``, the arrays
+            NumPy arrays of the right shapes), as ``verify`` has.
 
     Returns:
         ``FiniteDifferences``: values, error estimates, kink flags and intervals per entry.
     """
-    spec = as_spec(spec)
-    check_arrays(params, X, Y, spec)
+    if not checked:
+        spec = as_spec(spec)
+        check_arrays(params, X, Y, spec)
     params, X, Y = as_arrays(params, X, Y, dtype)
     point = unperturbed_point(params, X, Y, spec)
     A, Z, base = point.A, point.Z, point.risk

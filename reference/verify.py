@@ -369,7 +369,7 @@ def verify(
     _CALLS[0] += 1
     # JAX computes the reference while the implementation runs and, where they need nothing
     # from the reference, the finite differences too
-    started = autodiff_started(params, X, Y, spec)
+    started = autodiff_started(params, X, Y, spec, checked=True)
     first = call_implementation(implementation, params, X, Y, spec, dtype, time_limit)
     if first.unsupported:
         return ThreeWay(
@@ -409,7 +409,7 @@ def _judged(
     (every entry where that is cheap, else the worst entries and a few at random)."""
     fd = None
     if sampled_entries(spec, X) is None:
-        fd = finite_differences(params, X, Y, spec)
+        fd = finite_differences(params, X, Y, spec, checked=True)
     reference = started()
     bounds = backprop_error_bound(reference, params, Y, spec, dtype, precision=precision)
     vs_autodiff = None
@@ -417,7 +417,7 @@ def _judged(
         vs_autodiff = compare_to_autodiff(first.pairs, reference, params, Y, spec, dtype, bounds)
     if fd is None:
         entries = sampled_entries(spec, X, vs_autodiff)
-        fd = finite_differences(params, X, Y, spec, entries=entries)
+        fd = finite_differences(params, X, Y, spec, entries=entries, checked=True)
     autodiff_vs_fd = compare_to_fd(reference.grads, fd, bounds)
     verdict = ThreeWay(
         spec,

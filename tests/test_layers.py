@@ -16,6 +16,8 @@ import pathlib
 
 import pytest
 
+import manual
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 LAYERS = {
@@ -170,3 +172,29 @@ def test_no_module_or_function_grows_past_its_size():
 
 def test_the_list_of_long_parts_only_shrinks():
     assert STILL_LONG - long_parts() == set()
+
+
+def test_one_verify_call_validates_its_case_once(monkeypatch):
+    import numpy as np
+
+    import reference.autodiff
+    import reference.fd
+    import reference.verify
+    from reference import Spec
+
+    calls = []
+    for module in (reference.verify, reference.autodiff, reference.fd):
+        original = module.check_arrays
+
+        def counted(*args, original=original, **kwargs):
+            calls.append(1)
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, "check_arrays", counted)
+    spec = Spec((2, 3, 1), ("tanh", "identity"), "square")
+    params = [(np.ones((2, 3)), np.zeros(3)), (np.ones((3, 1)), np.zeros(1))]
+    result = reference.verify.verify(
+        manual.gradients, params, np.ones((4, 2)), np.zeros((4, 1)), spec
+    )
+    assert result.ok
+    assert len(calls) == 1
