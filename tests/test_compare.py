@@ -14,11 +14,11 @@ import pytest
 from reference.autodiff import AutodiffPass
 from reference.compare import (
     ParamComparison,
-    _loss_derivative_error,
     compare_to_autodiff,
     compare_to_fd,
 )
 from reference.fd import FiniteDifferences
+from reference.tolerance import _loss_derivative_error
 
 TINY = np.finfo(np.float64).tiny
 INF = math.inf
