@@ -36,6 +36,7 @@ LAYERS = {
         "reference.strategies",
         "reference.minimize",
         "reference.scope",
+        "reference.conventions",
         "reference.harness",
     },
     "faces": {"reference", "reference.pytest_plugin", "reference.pytest_checks", "reports"},
@@ -132,14 +133,12 @@ STILL_LONG = {
     "reference/diagnose.py",
     "reference/fd.py",
     "reference/harness.py",
-    "reference/scope.py",
     "reference/verify.py",
     "reports/cli.py",
     "reference/autodiff.py::_run_padded",
     "reference/tolerance.py::backprop_error_bound",
     "reference/diagnose.py::diagnose",
     "reference/fd.py::_compiled_stencil",
-    "reference/scope.py::to_lecture",
 }
 
 
