@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from reference.diagnose import Diagnosis, diagnose, explain_non_finite, number_pair
+from reference.account import error_text, mismatches, render, snippet
+from reference.diagnose import Diagnosis, diagnose, explain_non_finite
 from reference.minimize import minimize, moderated
 from reference.scope import Conventions, Scope, UsageError, options
 from reference.spec import Spec, arrays_of
-from reference.spec import lecture_name as lecture_index
 from reference.strategies import Case, random_case
-from reference.verify import KIND_WORDS, Entry, ThreeWay, verify
+from reference.verify import ThreeWay, verify
 
 __all__ = ["CheckResult", "UsageError", "case_stream", "check", "load_implementation"]
 
@@ -115,7 +115,7 @@ class CheckResult:
         """Every wrong (layer, param), against either witness, in lecture numbering."""
         if self.result is None or self.kind not in ("wrong_values", "non_finite"):
             return []
-        return _mismatches(self.result)
+        return mismatches(self.result)
 
     def as_json(self) -> dict[str, Any]:
         """The contract's JSON: verdict, examples, counterexample (and more)."""
@@ -143,7 +143,7 @@ class CheckResult:
             "activations": list(spec.activations),
             "loss": spec.loss,
             "n": int(self.case.X.shape[0]),
-            "error": _error_text(self.result),
+            "error": error_text(self.result),
             "mismatches": self.mismatches(),
             "non_finite": [
                 {"layer": e.layer, "param": e.param, "entry": e.name, "value": e.value}
@@ -159,243 +159,11 @@ class CheckResult:
 
     def snippet(self) -> str:
         """Ready-to-run Python that rebuilds the counterexample and shows the failure."""
-        if self.case is None or self.result is None:
-            return ""
-        module, _, function = self.implementation.partition(":")
-        lines = [self.case.snippet()]
-        if not (function and module.replace(".", "").isidentifier()):
-            return "\n".join([*lines, "# (the implementation has no MODULE:FUNCTION name)"])
-        name = function.split(".")[0]
-        lines.append(f"from {module} import {name}")
-        conventions = self.conventions
-        if conventions.default:
-            lines += [
-                "",
-                "",
-                "def call():  # on fresh copies, as the harness calls it",
-                f"    return {function}([(W.copy(), b.copy()) for W, b in params], X.copy(), "
-                "Y.copy(), spec)",
-            ]
-        else:
-            lines += [
-                "from reference.scope import Conventions",
-                "",
-                f"conventions = Conventions(**{conventions.changed()!r})  # {conventions.flags()}",
-                "",
-                "",
-                "def call():  # in the implementation's conventions, as the harness calls it",
-                *(f"    {line}" for line in conventions.argument_code(self.case.spec)),
-                f"    got = {function}(*args)",
-                "    return conventions.to_lecture(got, spec, len(X))  # back in lecture terms",
-            ]
-        return "\n".join([*lines, "", "", *_reproduction(self.result)])
+        return snippet(self)
 
     def render(self) -> str:
         """The report for a terminal: verdict, counterexample, diagnosis, table, snippet."""
-        head = (
-            f"backprop-verify check {self.implementation}: {self.examples} random case"
-            f"{'s' if self.examples != 1 else ''}{'' if self.ok else ' run'}, seed {self.seed}, "
-            f"{self.dtype}"
-        )
-        if self.precision != "standard":
-            head += f", precision {self.precision}"
-        if not self.conventions.default:
-            head += f", {self.conventions.flags()}"
-        if self.skipped:
-            head += (
-                f"; {self.skipped} more declined by the implementation (NotImplementedError: "
-                f"outside its scope) and skipped"
-            )
-        if self.ok:
-            return f"{head}\nPASS: the implementation agrees with jax.grad and finite differences."
-        return "\n".join([head, *_failure_lines(self)])
-
-
-def _error_text(result: ThreeWay) -> str | None:
-    """What the implementation raised or returned wrongly, in words; for wrong values, the
-    whole-result problems (a float32 result, ...) if any."""
-    if result.error is not None:
-        return result.error
-    problems = result.vs_autodiff.problems if result.vs_autodiff is not None else []
-    return " ".join(problems) or None
-
-
-def _reproduction(result: ThreeWay) -> list[str]:
-    """The snippet's last lines: the call that shows the failure of ``result.kind``."""
-    kind = result.kind
-    if kind in ("timeout", "raised"):
-        return [f"call()  # {result.error}"]
-    if kind == "bad_structure":
-        return ["got = call()", f"print(got)  # {result.error}"]
-    if kind == "nondeterministic":
-        lines = ["first, second = call(), call()  # the same inputs twice"]
-        where = result.repeat
-        if where is None:
-            return [*lines, f"# {result.error}"]
-        at = _subscript(where)
-        return [*lines, f"print({where.name!r}, first{at}, 'then', second{at})"]
-    lines = [
-        "from reference import autodiff_gradients",
-        "",
-        "got, want = call(), autodiff_gradients(params, X, Y, spec)  # want: jax.grad",
-    ]
-    where = _worst_entry(result)
-    if where is not None:
-        at = _subscript(where)
-        lines.append(f"print({where.name!r}, got{at}, 'instead of', want{at})")
-    return lines
-
-
-def _subscript(entry: Any) -> str:
-    index = ", ".join(str(i) for i in entry.index)
-    return f"[{entry.layer - 1}][{'Wb'.index(entry.param)}][{index}]"
-
-
-def _worst_entry(result: ThreeWay) -> Entry | None:
-    """The entry a snippet shows: the first non-finite one, else the worst mismatch against
-    jax.grad (which the snippet compares with), one the finite differences confirm and the
-    highest layer first."""
-    if result.non_finite:
-        return result.non_finite[0]
-    if result.candidate is None or result.vs_autodiff is None:
-        return None
-    wrong = result.vs_autodiff.mismatches or (result.vs_fd.mismatches if result.vs_fd else [])
-    if not wrong:
-        return None
-    fd_wrong = {(p.layer, p.param) for p in result.vs_fd.mismatches} if result.vs_fd else set()
-    top = max(wrong, key=lambda p: ((p.layer, p.param) in fd_wrong, p.layer))
-    return Entry(
-        top.layer, top.param, top.worst_entry, top.shape, top.candidate_value, top.witness_value
-    )
-
-
-def _mismatches(result: ThreeWay) -> list[dict[str, Any]]:
-    found: dict[tuple[int, str], dict[str, Any]] = {}
-    for comparison in (result.vs_autodiff, result.vs_fd):
-        if comparison is None:
-            continue
-        for p in comparison.mismatches:
-            key = (p.layer, p.param)
-            if key in found:
-                found[key]["witnesses"].append(comparison.witness)
-                continue
-            found[key] = {
-                "layer": p.layer,
-                "param": p.param,
-                "max_abs_error": p.max_abs_error,
-                "max_rel_error": p.max_rel_error,
-                "entries": len(p.bad_entries),
-                "of": int(np.prod(p.shape)) if p.shape else 0,
-                "worst_entry": lecture_index(p.param, p.layer, p.worst_entry, p.shape),
-                "implementation": p.candidate_value,
-                "witness_value": p.witness_value,
-                "tolerance": p.tolerance,
-                "witnesses": [comparison.witness],
-            }
-    return [found[key] for key in sorted(found)]
-
-
-def _fd_cell(result: ThreeWay, layer: int, k: int, entry: tuple[int, ...]) -> str:
-    fd = result.fd
-    if not fd.sampled[layer - 1][k][entry]:
-        return "not sampled"
-    if fd.unresolved[layer - 1][k][entry]:
-        return "unjudged"
-    if fd.kink[layer - 1][k][entry]:
-        low, high = fd.lower[layer - 1][k][entry], fd.upper[layer - 1][k][entry]
-        return f"[{low:.6g}, {high:.6g}]"
-    return f"{fd.gradients[layer - 1][k][entry]:.10g}"
-
-
-def table_rows(result: ThreeWay) -> list[tuple[str, ...]]:
-    """Per layer and parameter (last layer first), the entry furthest from jax.grad:
-    implementation, jax.grad, finite differences and the verdict, as text; a header row first."""
-    rows = [("layer", "param", "entry", "implementation", "jax.grad", "finite diff.", "verdict")]
-    wrong = {(item["layer"], item["param"]) for item in _mismatches(result)}
-    non_finite: dict[tuple[int, str], int] = {}
-    for e in result.non_finite:
-        non_finite[e.layer, e.param] = non_finite.get((e.layer, e.param), 0) + 1
-    for layer in range(result.spec.depth, 0, -1):
-        for k, param in enumerate("Wb"):
-            reference = result.reference.grads[layer - 1][k]
-            if reference.size == 0:
-                continue
-            entry: tuple[int, ...] = (0,) * reference.ndim
-            candidate = "—"
-            if result.candidate is not None:
-                values = result.candidate[layer - 1][k]
-                with np.errstate(invalid="ignore"):
-                    gap = np.abs(values - reference)
-                gap = np.where(np.isnan(gap), np.inf, gap)
-                entry = tuple(int(i) for i in np.unravel_index(int(np.argmax(gap)), gap.shape))
-                candidate, witness = number_pair(values[entry], reference[entry])
-            else:
-                witness = f"{reference[entry]:.10g}"
-            if result.candidate is None:
-                verdict = "—"
-            elif (layer, param) in non_finite:
-                verdict = f"NON-FINITE ({non_finite[layer, param]})"
-            else:
-                verdict = "WRONG" if (layer, param) in wrong else "ok"
-            rows.append(
-                (
-                    str(layer),
-                    param,
-                    lecture_index(param, layer, entry, reference.shape),
-                    candidate,
-                    witness,
-                    _fd_cell(result, layer, k, entry),
-                    verdict,
-                )
-            )
-    return rows
-
-
-def table(result: ThreeWay) -> list[str]:
-    """``table_rows`` as aligned lines of text."""
-    rows = table_rows(result)
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-
-
-def _failure_lines(found: CheckResult) -> list[str]:
-    assert found.case is not None
-    assert found.result is not None
-    result, spec = found.result, found.case.spec
-    lines = [f"FAIL: {KIND_WORDS[result.kind]}"]
-    if result.kind == "timeout":
-        lines.append(f"at case {found.failed_at} (not shrunk: every try takes the time limit):")
-    else:
-        lines.append(
-            f"at case {found.failed_at}; shrunk in {found.shrink_examples} more cases to the "
-            f"smallest case that still fails the same way:"
-        )
-    lines.append(
-        f"  widths {spec.widths}, activations {spec.activations}, loss {spec.loss!r}, "
-        f"n = {found.case.X.shape[0]}"
-    )
-    error = _error_text(result)
-    if error is not None:  # "raised ...", "returned ...", or a sentence of its own
-        verb = error.split(" ", 1)[0] in ("raised", "returned", "did")
-        lines.append(f"  the implementation {error}" if verb else f"  {error}")
-    for item in found.mismatches():
-        got, want = number_pair(item["implementation"], item["witness_value"])
-        lines.append(
-            f"  layer {item['layer']}, {item['param']}: {item['entries']} of {item['of']} entries "
-            f"wrong (against {' and '.join(item['witnesses'])}); worst {item['worst_entry']}: "
-            f"{got} instead of {want}"
-        )
-    if found.diagnosis is not None and found.diagnosis.summary:
-        lines.append("Diagnosis:")
-        lines += [f"  {line}" for line in found.diagnosis.lines()]
-    if not result.autodiff_vs_fd.ok:
-        lines.append("  (jax.grad and finite differences disagree with each other here)")
-    if result.kind in ("wrong_values", "non_finite"):
-        lines.append("Per layer, the entry furthest from jax.grad:")
-        lines += [f"  {row}" for row in table(result)]
-    lines.append("Reproduce it:")
-    lines += [f"    {row}" if row else "" for row in found.snippet().splitlines()]
-    return lines
+        return render(self)
 
 
 def _shrink_key(result: ThreeWay) -> tuple:
@@ -411,7 +179,7 @@ def _shrink_key(result: ThreeWay) -> tuple:
 def _location(result: ThreeWay) -> tuple[str | None, bool]:
     """The formula the wrong places point to, and whether the highest wrong layer sees only
     zero inputs (where ∂R/∂W is 0 whatever the formula, and the location says less)."""
-    wrong = [(item["layer"], item["param"]) for item in _mismatches(result)]
+    wrong = [(item["layer"], item["param"]) for item in mismatches(result)]
     diagnosis = diagnose(result, wrong, quick=True)
     top = diagnosis.layer or 1
     # a constant factor is a wrong start of the backward pass that happens to be uniform: a
@@ -430,7 +198,7 @@ def _diagnosis(
         return explain_non_finite(result, run(moderated(case)))
     if result.kind != "wrong_values":
         return None
-    wrong = [(item["layer"], item["param"]) for item in _mismatches(result)]
+    wrong = [(item["layer"], item["param"]) for item in mismatches(result)]
     return diagnose(result, wrong, also=seen)
 
 

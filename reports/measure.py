@@ -351,7 +351,7 @@ def verdict(found: Any, subject: Subject, exercises: dict, swept: dict, seed: in
 def _failure(found: Any, swept: dict) -> dict[str, Any]:
     """What the verdict says of a failing sweep: where, what kind, the shrunk case, the worst
     mismatch, the diagnosis, the per-layer table and the snippet."""
-    from reference.harness import table_rows
+    from reference.account import table_rows
     from reference.verify import KIND_WORDS
 
     out: dict[str, Any] = {}

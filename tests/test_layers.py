@@ -37,6 +37,7 @@ LAYERS = {
         "reference.minimize",
         "reference.scope",
         "reference.conventions",
+        "reference.account",
         "reference.harness",
     },
     "faces": {"reference", "reference.pytest_plugin", "reference.pytest_checks", "reports"},
