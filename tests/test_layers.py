@@ -26,6 +26,7 @@ LAYERS = {
     "network": {"reference.network"},
     "witnesses": {"reference.autodiff", "reference.fd"},
     "judgement": {
+        "reference.calling",
         "reference.tolerance",
         "reference.compare",
         "reference.verify",
@@ -134,7 +135,6 @@ STILL_LONG = {
     "reference/diagnose.py",
     "reference/fd.py",
     "reference/harness.py",
-    "reference/verify.py",
     "reports/cli.py",
     "reference/autodiff.py::_run_padded",
     "reference/tolerance.py::backprop_error_bound",
