@@ -8,8 +8,6 @@ import os
 import sys
 from typing import Any, NoReturn
 
-import numpy as np
-
 from reference.harness import (
     DEFAULT_EXAMPLES,
     DEFAULT_TIME_LIMIT,
@@ -22,14 +20,14 @@ __all__ = ["main"]
 
 
 def _trace(args: argparse.Namespace) -> int:
-    from reports.trace import render, trace
+    from reports.trace import network_from, render, render_exercise_1, trace
 
     if args.weights is None:
         for name in ("x", "biases", "activations", "y"):
             if getattr(args, name) is not None:
                 raise UsageError(f"--{name} needs --weights (the network to trace).")
         if args.exercise == 1:
-            print(_render_exercise_1())
+            print(render_exercise_1())
             return 0
         from reports.lecture import EXERCISE_2
 
@@ -37,7 +35,7 @@ def _trace(args: argparse.Namespace) -> int:
         heading = "The lecture's exercise 2, worked through by three witnesses."
     else:
         try:
-            params, X, Y, spec = _network_from(args)
+            params, X, Y, spec = network_from(args)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
         heading = "Your network, worked through by three witnesses."
@@ -45,124 +43,6 @@ def _trace(args: argparse.Namespace) -> int:
     print(heading)
     print(render(result))
     return 0 if result.agrees else 1
-
-
-def _render_exercise_1() -> str:
-    from reports.lecture import exercise_1
-
-    answer = exercise_1()
-    lines = [
-        "The lecture's exercise 1, worked through by three witnesses.",
-        f"  {answer['question']}",
-        f"  {answer['reason']}",
-        f"  Answer: ∂H/∂W^(1)_11 = {answer['answer']:g}.",
-        "  The rest of the network is not given; on three completions of it:",
-        f"    {'network':<28}{'manual':>10}{'jax.grad':>10}{'finite diff.':>14}",
-    ]
-    for item in answer["completions"]:
-        network = "-".join(map(str, item["widths"])) + " " + ", ".join(item["activations"])
-        values = item["dH_dW1_11"]
-        lines.append(
-            f"    {network:<28}{values['manual']:>10g}{values['jax']:>10g}{values['fd']:>14g}"
-        )
-    verdict = "all three witnesses agree" if answer["agrees"] else "the witnesses DISAGREE"
-    lines.append(f"Verdict: {verdict} with the answer on every completion.")
-    return "\n".join(lines)
-
-
-def _json_array(text: str, option: str) -> list:
-    import json
-
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(
-            f"--{option} is not valid JSON ({exc.msg} at column {exc.colno})."
-        ) from None
-    if not isinstance(value, list):
-        raise ValueError(f"--{option} must be a JSON list, got {type(value).__name__}.")
-    return value
-
-
-def _network_from(args: argparse.Namespace) -> tuple[list, np.ndarray, np.ndarray, Any]:
-    """The network ``trace --weights ... --x ...`` describes, or ValueError in one sentence."""
-    from reference import Spec
-
-    if args.x is None:
-        raise ValueError("--weights needs --x, the input (a JSON list of n_0 numbers).")
-    weights, x = _weights_and_input(args)
-    biases = _biases(args, weights)
-    activations = _activations(args, len(weights))
-    outputs = weights[-1].shape[1]
-    if args.y is None:
-        Y = np.zeros((1, outputs))
-    else:
-        Y = np.asarray(_json_array(args.y, "y"), dtype=np.float64).reshape(1, -1)
-        if Y.shape[1] != outputs:
-            raise ValueError(f"--y must be a list of {outputs} numbers (the output units).")
-    spec = Spec((weights[0].shape[0], *(W.shape[1] for W in weights)), activations, args.loss)
-    return list(zip(weights, biases, strict=True)), x[None, :], Y, spec
-
-
-def _weights_and_input(args: argparse.Namespace) -> tuple[list[np.ndarray], np.ndarray]:
-    try:
-        weights = [np.asarray(W, dtype=np.float64) for W in _json_array(args.weights, "weights")]
-        x = np.asarray(_json_array(args.x, "x"), dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        message = str(exc)
-        if not message.startswith("--"):  # NumPy's own words: a ragged list or a non-number
-            message = "--weights and --x must be rectangular lists of numbers."
-        raise ValueError(message) from None
-    if not weights:
-        raise ValueError("--weights must hold at least one matrix.")
-    for layer, W in enumerate(weights, start=1):
-        if W.ndim != 2 or W.size == 0:
-            raise ValueError(
-                f"--weights: W^({layer}) must be a non-empty matrix (a list of rows), "
-                f"got shape {W.shape}."
-            )
-        if layer > 1 and W.shape[0] != weights[layer - 2].shape[1]:
-            raise ValueError(
-                f"--weights: W^({layer}) has {W.shape[0]} rows but layer {layer - 1} has "
-                f"{weights[layer - 2].shape[1]} units."
-            )
-    if x.ndim != 1 or x.size != weights[0].shape[0]:
-        raise ValueError(
-            f"--x must be a list of {weights[0].shape[0]} numbers (the rows of W^(1)), "
-            f"got shape {x.shape}."
-        )
-    return weights, x
-
-
-def _biases(args: argparse.Namespace, weights: list[np.ndarray]) -> list[np.ndarray]:
-    if args.biases is None:
-        return [np.zeros(W.shape[1]) for W in weights]
-    biases = [np.asarray(b, dtype=np.float64) for b in _json_array(args.biases, "biases")]
-    if [b.shape for b in biases] != [(W.shape[1],) for W in weights]:
-        raise ValueError(
-            "--biases must be one list per layer, as long as that layer's units: "
-            f"expected {[W.shape[1] for W in weights]}."
-        )
-    return biases
-
-
-def _activations(args: argparse.Namespace, depth: int) -> tuple[str, ...]:
-    from reference.spec import ACTIVATIONS, LOSSES
-
-    if args.activations is None:
-        activations = ("relu",) * (depth - 1) + ("identity",)
-    else:
-        activations = tuple(name.strip() for name in args.activations.split(","))
-        if len(activations) != depth:
-            raise ValueError(f"--activations names {len(activations)} layers, the weights {depth}.")
-        unknown = [name for name in activations if name not in ACTIVATIONS]
-        if unknown:
-            raise ValueError(
-                f"unknown activation {unknown[0]!r}; choose from {', '.join(ACTIVATIONS)}."
-            )
-    if args.loss not in LOSSES:
-        raise ValueError(f"unknown loss {args.loss!r}; choose from {', '.join(LOSSES)}.")
-    return activations
 
 
 #: The scope and conventions options (``../CONTRACT.md`` section 5): metavar, help.

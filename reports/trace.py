@@ -17,7 +17,7 @@ from reference import Spec, autodiff_backward, finite_differences
 from reference.spec import lecture_name
 from reference.verify import ThreeWay, verify
 
-__all__ = ["Row", "Trace", "trace"]
+__all__ = ["Row", "Trace", "network_from", "render", "render_exercise_1", "trace"]
 
 
 @dataclass
@@ -148,3 +148,122 @@ def render(result: Trace) -> str:
     if not result.verdict.ok:
         lines.append(result.verdict.message())
     return "\n".join(lines)
+
+
+def render_exercise_1() -> str:
+    from reports.lecture import exercise_1
+
+    answer = exercise_1()
+    lines = [
+        "The lecture's exercise 1, worked through by three witnesses.",
+        f"  {answer['question']}",
+        f"  {answer['reason']}",
+        f"  Answer: ∂H/∂W^(1)_11 = {answer['answer']:g}.",
+        "  The rest of the network is not given; on three completions of it:",
+        f"    {'network':<28}{'manual':>10}{'jax.grad':>10}{'finite diff.':>14}",
+    ]
+    for item in answer["completions"]:
+        network = "-".join(map(str, item["widths"])) + " " + ", ".join(item["activations"])
+        values = item["dH_dW1_11"]
+        lines.append(
+            f"    {network:<28}{values['manual']:>10g}{values['jax']:>10g}{values['fd']:>14g}"
+        )
+    verdict = "all three witnesses agree" if answer["agrees"] else "the witnesses DISAGREE"
+    lines.append(f"Verdict: {verdict} with the answer on every completion.")
+    return "\n".join(lines)
+
+
+def _json_array(text: str, option: str) -> list:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(
+            f"--{option} is not valid JSON ({exc.msg} at column {exc.colno})."
+        ) from None
+    if not isinstance(value, list):
+        raise ValueError(f"--{option} must be a JSON list, got {type(value).__name__}.")
+    return value
+
+
+def network_from(args: Any) -> tuple[list, np.ndarray, np.ndarray, Any]:
+    """The network ``trace --weights ... --x ...`` describes (``args`` has the options as
+    attributes), or ValueError in one sentence."""
+    from reference import Spec
+
+    if args.x is None:
+        raise ValueError("--weights needs --x, the input (a JSON list of n_0 numbers).")
+    weights, x = _weights_and_input(args)
+    biases = _biases(args, weights)
+    activations = _activations(args, len(weights))
+    outputs = weights[-1].shape[1]
+    if args.y is None:
+        Y = np.zeros((1, outputs))
+    else:
+        Y = np.asarray(_json_array(args.y, "y"), dtype=np.float64).reshape(1, -1)
+        if Y.shape[1] != outputs:
+            raise ValueError(f"--y must be a list of {outputs} numbers (the output units).")
+    spec = Spec((weights[0].shape[0], *(W.shape[1] for W in weights)), activations, args.loss)
+    return list(zip(weights, biases, strict=True)), x[None, :], Y, spec
+
+
+def _weights_and_input(args: Any) -> tuple[list[np.ndarray], np.ndarray]:
+    try:
+        weights = [np.asarray(W, dtype=np.float64) for W in _json_array(args.weights, "weights")]
+        x = np.asarray(_json_array(args.x, "x"), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        message = str(exc)
+        if not message.startswith("--"):  # NumPy's own words: a ragged list or a non-number
+            message = "--weights and --x must be rectangular lists of numbers."
+        raise ValueError(message) from None
+    if not weights:
+        raise ValueError("--weights must hold at least one matrix.")
+    for layer, W in enumerate(weights, start=1):
+        if W.ndim != 2 or W.size == 0:
+            raise ValueError(
+                f"--weights: W^({layer}) must be a non-empty matrix (a list of rows), "
+                f"got shape {W.shape}."
+            )
+        if layer > 1 and W.shape[0] != weights[layer - 2].shape[1]:
+            raise ValueError(
+                f"--weights: W^({layer}) has {W.shape[0]} rows but layer {layer - 1} has "
+                f"{weights[layer - 2].shape[1]} units."
+            )
+    if x.ndim != 1 or x.size != weights[0].shape[0]:
+        raise ValueError(
+            f"--x must be a list of {weights[0].shape[0]} numbers (the rows of W^(1)), "
+            f"got shape {x.shape}."
+        )
+    return weights, x
+
+
+def _biases(args: Any, weights: list[np.ndarray]) -> list[np.ndarray]:
+    if args.biases is None:
+        return [np.zeros(W.shape[1]) for W in weights]
+    biases = [np.asarray(b, dtype=np.float64) for b in _json_array(args.biases, "biases")]
+    if [b.shape for b in biases] != [(W.shape[1],) for W in weights]:
+        raise ValueError(
+            "--biases must be one list per layer, as long as that layer's units: "
+            f"expected {[W.shape[1] for W in weights]}."
+        )
+    return biases
+
+
+def _activations(args: Any, depth: int) -> tuple[str, ...]:
+    from reference.spec import ACTIVATIONS, LOSSES
+
+    if args.activations is None:
+        activations = ("relu",) * (depth - 1) + ("identity",)
+    else:
+        activations = tuple(name.strip() for name in args.activations.split(","))
+        if len(activations) != depth:
+            raise ValueError(f"--activations names {len(activations)} layers, the weights {depth}.")
+        unknown = [name for name in activations if name not in ACTIVATIONS]
+        if unknown:
+            raise ValueError(
+                f"unknown activation {unknown[0]!r}; choose from {', '.join(ACTIVATIONS)}."
+            )
+    if args.loss not in LOSSES:
+        raise ValueError(f"unknown loss {args.loss!r}; choose from {', '.join(LOSSES)}.")
+    return activations

@@ -135,7 +135,6 @@ STILL_LONG = {
     "reference/diagnose.py",
     "reference/fd.py",
     "reference/harness.py",
-    "reports/cli.py",
     "reference/autodiff.py::_run_padded",
     "reference/tolerance.py::backprop_error_bound",
     "reference/diagnose.py::diagnose",
