@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import itertools
 import os
 import sys
 import time
@@ -23,10 +22,11 @@ import numpy as np
 
 from reference.account import error_text, mismatches, render, snippet
 from reference.diagnose import Diagnosis, diagnose, explain_non_finite
+from reference.draws import case_stream, numbered_cases
 from reference.minimize import minimize, moderated
 from reference.scope import Conventions, Scope, UsageError, options
-from reference.spec import Spec, arrays_of
-from reference.strategies import Case, random_case
+from reference.spec import Spec
+from reference.strategies import Case
 from reference.verify import ThreeWay, verify
 
 __all__ = ["CheckResult", "UsageError", "case_stream", "check", "load_implementation"]
@@ -35,8 +35,6 @@ __all__ = ["CheckResult", "UsageError", "case_stream", "check", "load_implementa
 DEFAULT_EXAMPLES = 100
 #: Seconds one call of the implementation may take by default (a hang becomes a failure).
 DEFAULT_TIME_LIMIT = 10.0
-#: Draws a caller's strategy may spend per distinct case before ``check`` stops asking.
-_DRAWS_PER_CASE = 4
 #: Cases the implementation may decline (NotImplementedError) per case asked for, and at least.
 _SKIPS_PER_CASE, _SKIPS_AT_LEAST = 10, 200
 
@@ -202,65 +200,6 @@ def _diagnosis(
     return diagnose(result, wrong, also=seen)
 
 
-def case_stream(seed: int, scope: Scope | None = None, **bounds: Any) -> Iterator[Case]:
-    """The cases ``check`` draws from ``seed``: case i comes from its own NumPy generator,
-    seeded by (seed, i), so the sequence depends on the seed alone (not on Hypothesis, on what
-    was imported, or on how many cases were asked for), and two seeds differ from case 1 on.
-    With ``scope``, every case lies inside it (``Scope.draw``)."""
-    for i in itertools.count():
-        rng = np.random.default_rng([seed % 2**64, i])
-        if scope is None or scope.everything:
-            yield random_case(rng, **bounds)
-        else:
-            yield scope.draw(rng)
-
-
-def _strategy_stream(strategy: Any, seed: int, wanted: int) -> Iterator[Case]:
-    """Cases of a caller's Hypothesis strategy, reproducible from ``seed`` for the same
-    strategy and Hypothesis version; up to ``_DRAWS_PER_CASE`` draws per case wanted."""
-    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-    from hypothesis import seed as hypothesis_seed
-
-    drawn: list[Case] = []
-
-    @settings(
-        max_examples=wanted * _DRAWS_PER_CASE,
-        deadline=None,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        verbosity=Verbosity.quiet,
-        print_blob=False,
-        phases=(Phase.generate,),
-    )
-    @hypothesis_seed(seed)
-    @given(case=strategy)
-    def draw(case: Case) -> None:
-        drawn.append(case)
-
-    draw()
-    yield from drawn
-
-
-def _fingerprint(case: Case) -> tuple:
-    return (
-        case.spec,
-        tuple(a.tobytes() for a in arrays_of(case.params)),
-        case.X.tobytes(),
-        case.Y.tobytes(),
-    )
-
-
-def _distinct(cases: Iterator[tuple[int, Case]]) -> Iterator[tuple[int, Case]]:
-    """Numbered ``cases`` without the repeats of an earlier one."""
-    seen: set = set()
-    for number, case in cases:
-        key = _fingerprint(case)
-        if key in seen:
-            continue
-        seen.add(key)
-        yield number, case
-
-
 def check(
     implementation: Callable,
     *,
@@ -331,7 +270,7 @@ def check(
         precision=precision,
         other_inputs=_other_inputs(scope),
     )
-    drawn = _drawn(scope, seed, strategy, examples, case)
+    drawn = numbered_cases(scope, seed, strategy, examples, case)
     tally = _run_cases(drawn, run, 1 if case is not None else examples, observe, keep_going)
     found = CheckResult(
         name or getattr(implementation, "__qualname__", repr(implementation)),
@@ -350,20 +289,6 @@ def check(
         found.diagnosis = _diagnosis(found.case, found.result, [result], run)
     found.elapsed = time.perf_counter() - started
     return found
-
-
-def _drawn(
-    scope: Scope, seed: int, strategy: Any, examples: int, case: int | None
-) -> Iterator[tuple[int, Case]]:
-    """The numbered cases ``check`` runs: from the seed inside the scope (only number ``case``,
-    if given), or from the caller's strategy; repeats left out."""
-    if strategy is None:
-        drawn = enumerate(case_stream(seed, scope), start=1)
-    else:
-        drawn = enumerate(filter(scope.admits, _strategy_stream(strategy, seed, examples)), 1)
-    if case is not None:
-        drawn = itertools.islice(drawn, case - 1, case)
-    return _distinct(drawn)
 
 
 @dataclass

@@ -38,6 +38,7 @@ LAYERS = {
         "reference.minimize",
         "reference.scope",
         "reference.conventions",
+        "reference.draws",
         "reference.account",
         "reference.harness",
     },
@@ -134,7 +135,6 @@ MODULE_LINES, FUNCTION_LINES = 400, 60
 STILL_LONG = {
     "reference/diagnose.py",
     "reference/fd.py",
-    "reference/harness.py",
     "reference/autodiff.py::_run_padded",
     "reference/tolerance.py::backprop_error_bound",
     "reference/diagnose.py::diagnose",
