@@ -7,6 +7,7 @@ import pytest
 from hypothesis import example, given, settings
 
 import reference.fd as fd_module
+import reference.fd_compiled as compiled_module
 from reference import Spec, autodiff_gradients
 from reference.fd import (
     RETRIES,
@@ -309,17 +310,17 @@ COMPILED_CASES = [
 def _spy_on_stencils(monkeypatch) -> set:
     """Record (layer, addition) of every compiled stencil the finite differences ask for."""
     used: set = set()
-    real = fd_module._compiled_stencil
+    real = compiled_module._compiled_stencil
 
     def spy(spec, layer, addition):
         used.add((layer, addition))
         return real(spec, layer, addition)
 
-    monkeypatch.setattr(fd_module, "_compiled_stencil", spy)
+    monkeypatch.setattr(compiled_module, "_compiled_stencil", spy)
     return used
 
 
-@pytest.mark.parametrize("small_move", [fd_module._SMALL_MOVE, 8.5e-4])
+@pytest.mark.parametrize("small_move", [compiled_module._SMALL_MOVE, 8.5e-4])
 @pytest.mark.parametrize(("widths", "activations", "loss"), COMPILED_CASES)
 def test_the_compiled_tail_is_the_numpy_one(widths, activations, loss, small_move, monkeypatch):
     # The same entries through both paths: values within their joint error estimate, and the
@@ -341,12 +342,12 @@ def test_the_compiled_tail_is_the_numpy_one(widths, activations, loss, small_mov
     plain = finite_differences(params, X, Y, spec)
     monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 0)
     # several calls, the last padded
-    monkeypatch.setattr(fd_module, "_COMPILED_CALL", {False: 600, True: 600})
-    monkeypatch.setattr(fd_module, "_SMALL_MOVE", small_move)
+    monkeypatch.setattr(compiled_module, "_COMPILED_CALL", {False: 600, True: 600})
+    monkeypatch.setattr(compiled_module, "_SMALL_MOVE", small_move)
     used = _spy_on_stencils(monkeypatch)
     compiled = finite_differences(params, X, Y, spec)
     for layer in range(1, spec.depth):
-        tanh_like = activations[layer] in fd_module._TANH_LIKE
+        tanh_like = activations[layer] in compiled_module._TANH_LIKE
         expected = {(layer, True), (layer, False)} if small_move < 0.1 else {(layer, True)}
         assert used >= (expected if tanh_like else {(layer, False)}), used
     for layer in range(spec.depth):
@@ -403,9 +404,10 @@ def test_the_small_argument_tanh_is_tanh_to_a_twentieth_of_an_ulp():
     # The Padé approximant, evaluated in extended precision so that only its mathematical error
     # shows, against tanh on the whole range it serves.
     _extended()
-    x = np.linspace(-fd_module._SMALL_MOVE, fd_module._SMALL_MOVE, 100_001).astype(np.longdouble)
+    small = compiled_module._SMALL_MOVE
+    x = np.linspace(-small, small, 100_001).astype(np.longdouble)
     x = np.concatenate([x, np.longdouble(10.0) ** -np.arange(1, 30)])
-    p, q = fd_module._tanh_small(x)
+    p, q = compiled_module._tanh_small(x)
     exact = np.tanh(x)
     nonzero = exact != 0
     relative = np.abs(p / q - exact)[nonzero] / np.abs(exact[nonzero])
@@ -420,7 +422,7 @@ STENCIL_VALUE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("small_move", [fd_module._SMALL_MOVE, 0.0])
+@pytest.mark.parametrize("small_move", [compiled_module._SMALL_MOVE, 0.0])
 @pytest.mark.parametrize(("widths", "activations", "loss"), STENCIL_VALUE_CASES)
 def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
     widths, activations, loss, small_move, monkeypatch
@@ -438,7 +440,7 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
     Y = np.abs(rng.normal(size=(4, widths[-1])))
     Y /= Y.sum(axis=1, keepdims=True)
     monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 0)
-    monkeypatch.setattr(fd_module, "_SMALL_MOVE", small_move)
+    monkeypatch.setattr(compiled_module, "_SMALL_MOVE", small_move)
     used = _spy_on_stencils(monkeypatch)
     point = fd_module.unperturbed_point(params, X, Y, spec)
     wide = [(W.astype(np.longdouble), b.astype(np.longdouble)) for W, b in params]
@@ -464,7 +466,7 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
                 exact = risk_of(moved, X.astype(np.longdouble), Y.astype(np.longdouble), spec)
                 assert abs(risks[e, k] - exact) <= floor[e], (layer, index, offset)
     for layer, name in enumerate(activations[1:], start=1):
-        assert ((layer, True) in used) == (small_move > 0 and name in fd_module._TANH_LIKE)
+        assert ((layer, True) in used) == (small_move > 0 and name in compiled_module._TANH_LIKE)
 
 
 # The checks of `stencil_estimate` at their edges. Each allowance is the most rounding can
