@@ -321,7 +321,13 @@ def verdict(found: Any, subject: Subject, exercises: dict, swept: dict, seed: in
     exercises = [exercises["exercise_2"], exercises["exercise_1"]]
     lecture_agrees = all(item["agrees"] for item in exercises)
     failing = [r for r in swept["records"] if not r["ok"]]
+    wrong_entries = [
+        {"quantity": row["quantity"], "got": row["candidate"], "expected": row["jax"]}
+        for row in exercises[0]["backward"]
+        if row.get("candidate_agrees") is False
+    ]
     out: dict[str, Any] = {
+        "lecture_wrong": wrong_entries,
         "verdict": "pass" if found.ok and lecture_agrees else "fail",
         "implementation": subject.name,
         "candidate_label": subject.label,
