@@ -608,9 +608,27 @@ def diagnose(
         f"the W^({top + 1}) sum or g'(z^({top}))"
     )
     story = _hidden_layer_story(top, db, ref, params, spec)
+    if story and "relu'(0) is taken as 1" in story:
+        story = _kink_story_as_drawn(story, also)
     if story:
         diagnosis.details.insert(0, story)
     return diagnosis
+
+
+def _kink_story_as_drawn(story: str, also: Any) -> str | None:
+    """A relu'(0) story of a shrunk case, checked against the case as drawn: a case shrunk until
+    its only wrong entries sit at a relu pre-activation that is exactly 0 cannot tell a wrong
+    relu'(0) from a g' left out everywhere. Where the case as drawn tells another story at its
+    own highest wrong layer, that one is told; where it tells none, neither is."""
+    for other in also:
+        other_top = _highest_wrong(other)
+        if other.kind != "wrong_values" or other_top is None or other_top == other.spec.depth:
+            continue
+        db = other.candidate[other_top - 1][1]
+        drawn = _hidden_layer_story(other_top, db, other.reference, other.params, other.spec)
+        if drawn is None or "relu'(0) is taken as 1" not in drawn:
+            return None if drawn is None else f"in the case as drawn, {drawn}"
+    return story
 
 
 def explain_non_finite(result: Any, moderate: Any = None) -> Diagnosis:

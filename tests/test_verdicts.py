@@ -366,3 +366,37 @@ def test_the_standards_allowance_is_four_units_of_roundoff_of_the_sigmoids_scale
     for multiple, passes in ((3.0, False), (0.3, True)):
         moved = mutants.perturbed(manual.gradients, 2, "W", (0, 0), multiple * 8 * u)
         assert verify(moved, params, X, Y, spec).ok == passes, multiple
+
+
+def test_a_relu_kink_story_of_a_shrunk_case_must_hold_for_the_case_as_drawn():
+    # g' left out of every hidden layer. Shrunk until its only wrong entries sit at a relu
+    # pre-activation that is exactly 0 (z^(2) = 0 * 1 + 0), the case cannot tell that from
+    # relu'(0) taken as 1; the case as drawn, with a sigmoid hidden layer, can.
+    from mutants import buggy
+
+    from reference import Spec
+    from reference.account import mismatches
+    from reference.diagnose import diagnose
+    from reference.verify import verify
+
+    forgot = buggy("forgot_g_prime")
+    spec = Spec((1, 1, 1, 1), ("identity", "relu", "identity"), "output")
+    params = [
+        (np.array([[0.0]]), np.array([-28.0])),
+        (np.array([[0.0]]), np.array([0.0])),
+        (np.array([[20.0]]), np.array([0.0])),
+    ]
+    shrunk = verify(forgot, params, np.array([[0.0]]), np.array([[0.25]]), spec)
+    drawn_spec = Spec((2, 3, 1), ("sigmoid", "identity"), "square")
+    rng = np.random.default_rng(5)
+    drawn_params = [(rng.normal(size=w), rng.normal(size=b)) for w, b in drawn_spec.shapes()]
+    drawn = verify(
+        forgot, drawn_params, rng.normal(size=(4, 2)), rng.normal(size=(4, 1)), drawn_spec
+    )
+    assert shrunk.kind == drawn.kind == "wrong_values"
+    wrong = [(item["layer"], item["param"]) for item in mismatches(shrunk)]
+    alone = " ".join(diagnose(shrunk, wrong).lines())
+    assert "relu'(0) is taken as 1" in alone  # all the shrunk case can say
+    told = " ".join(diagnose(shrunk, wrong, also=[drawn]).lines())
+    assert "relu'(0)" not in told
+    assert "in the case as drawn, formula 2 at layer 1: the factor g'(z^(1)) is left out" in told
