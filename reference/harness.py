@@ -285,6 +285,7 @@ def check(
     )
     if tally.first is not None:
         found.failed_at, drawn_case, result = tally.first
+        found.failed_at = case if case is not None else found.failed_at  # its number in the draw
         found.case, found.result, found.shrink_examples = _shrunk(drawn_case, result, run, scope)
         found.diagnosis = _diagnosis(found.case, found.result, [result], run)
     found.elapsed = time.perf_counter() - started
