@@ -44,7 +44,7 @@ who promise that.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -134,21 +134,33 @@ def backprop_error_bound(
     shaped like ``params``. ``precision`` picks the numerical standard (``PRECISIONS``). See the
     module docstring for the recurrences.
     """
-    scale = _VALUE_SCALE if precision == "standard" else dict.fromkeys(_VALUE_SCALE, 0.0)
     u = float(np.finfo(dtype).eps)
     t = float(np.finfo(dtype).tiny)
-    L = spec.depth
     abs_W = [None] + [np.abs(np.asarray(W, dtype=np.float64)) for W, _ in params]
     abs_b = [None] + [np.abs(np.asarray(b, dtype=np.float64)) for _, b in params]
-    names = (None, *spec.activations)
-    n = ref.A[0].shape[0]
+    forward = _forward_errors(ref, abs_W, abs_b, spec, u, t, precision)
+    return _backward_errors(ref, abs_W, Y, spec, forward, u, t)
 
+
+class _Forward(NamedTuple):
+    """The forward pass's error bounds per layer (index 0 for the input, or None)."""
+
+    eA: list  # e(a^(l))
+    abs_g: list  # |g'(z^(l))| plus its error: the largest g' another computation may use
+    e_g: list  # e(g'(z^(l)))
+
+
+def _forward_errors(
+    ref: AutodiffPass, abs_W: list, abs_b: list, spec: Spec, u: float, t: float, precision: str
+) -> _Forward:
+    """e(z), e(a) and e(g') layer by layer, with the exact zeros that carry no kink."""
+    scale = _VALUE_SCALE if precision == "standard" else dict.fromkeys(_VALUE_SCALE, 0.0)
+    names = (None, *spec.activations)
     eA = [_flushed(np.abs(ref.A[0]), t)]
     exact_zero = ref.A[0] == 0  # a^(l) entries that are exactly 0 in every computation
-    eZ: list = [None]
     abs_g: list = [None]
     e_g: list = [None]
-    for layer in range(1, L + 1):
+    for layer in range(1, spec.depth + 1):
         magnitude_A = np.abs(ref.A[layer - 1]) + eA[layer - 1]
         k = spec.widths[layer - 1] + 1
         ez = _gamma(k, u) * (magnitude_A @ abs_W[layer] + abs_b[layer]) + k * t
@@ -173,13 +185,19 @@ def backprop_error_bound(
         # the other computation's g' may be as large as ours plus its error: a saturated unit
         # whose g' rounds to 0 here may carry a small nonzero g' there
         g_abs = np.abs(ref.g_prime[layer]) + eg
-        eZ.append(ez)
         abs_g.append(g_abs)
         e_g.append(eg)
         eA.append(g_abs * ez + 4 * u * (np.abs(ref.A[layer]) + scale[name]) + t)
+    return _Forward(eA, abs_g, e_g)
 
-    H = ref.A[L]
-    e_dA = _loss_derivative_error(spec.loss, H, Y, ref.dA[L], eA[L], u, t)
+
+def _backward_errors(
+    ref: AutodiffPass, abs_W: list, Y: np.ndarray, spec: Spec, forward: _Forward, u: float, t: float
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """e(∂R/∂a), e(δ), then e(∂R/∂W) and e(∂R/∂b) from the last layer to the first."""
+    L, n = spec.depth, ref.A[0].shape[0]
+    eA, abs_g, e_g = forward
+    e_dA = _loss_derivative_error(spec.loss, ref.A[L], Y, ref.dA[L], eA[L], u, t)
     bounds: list = [None] * (L + 1)
     e_delta = np.zeros_like(ref.dZ[L])  # replaced at layer L before any use
     for layer in range(L, 0, -1):

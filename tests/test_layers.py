@@ -141,7 +141,6 @@ STILL_LONG = {
     "reference/diagnose.py",
     "reference/fd.py",
     "reference/autodiff.py::_run_padded",
-    "reference/tolerance.py::backprop_error_bound",
     "reference/diagnose.py::diagnose",
     "reference/fd_compiled.py::_compiled_stencil",
 }
