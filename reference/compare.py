@@ -78,6 +78,11 @@ class ParamComparison:
     def shape(self) -> tuple[int, ...]:
         return tuple(self._arrays[0].shape)
 
+    @property
+    def values(self) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate's array and the witness's, entry by entry."""
+        return self._arrays
+
     def ratios(self) -> np.ndarray:
         """Each entry's |candidate - witness| / tolerance (at kinks, its distance from the
         middle of the one-sided interval over the half width; 0 where nothing is judged)."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from reference.spec import ACTIVATIONS, LOSSES, arrays_of
+from reference.spec import ACTIVATIONS, LOSSES, arrays_of, lecture_name
 
 #: The three pairs of witnesses, in the order every table and figure shows them.
 PAIRS = ("candidate_vs_jax", "candidate_vs_fd", "jax_vs_fd")
@@ -37,29 +37,23 @@ def normwise(first: list, second: list, masks: list | None = None) -> float | No
     return diff / scale if scale > 0 else math.inf
 
 
-def flat(pairs: list) -> list:
-    return arrays_of(pairs)
-
-
 def worst(comparison: Any, keep: list) -> dict[str, Any]:
     """The entry of ``comparison`` with the largest |difference| / tolerance among those kept:
     the ratio, the entry's lecture name, the candidate's and the witness's values, the
     tolerance. Ratio 0 and no entry where nothing is kept."""
-    from reference.compare import lecture_index
-
     best: dict[str, Any] = {"ratio": 0.0}
     for p, mask in zip(comparison.params, keep, strict=True):
-        ratios = np.where(np.isnan(p.ratios()), np.inf, p.ratios())
-        ratios = np.where(mask, ratios, -1.0)
+        ratios = p.ratios()
+        ratios = np.where(mask, np.where(np.isnan(ratios), np.inf, ratios), -1.0)
         if ratios.size == 0 or (ratios.max() <= best["ratio"] and "entry" in best):
             continue
         at = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
         if ratios[at] < 0:
             continue
-        candidate, witness = p._arrays
+        candidate, witness = p.values
         best = {
             "ratio": float(ratios[at]),
-            "entry": lecture_index(p.param, p.layer, tuple(int(i) for i in at), p.shape),
+            "entry": lecture_name(p.param, p.layer, tuple(int(i) for i in at), p.shape),
             "got": float(candidate[at]),
             "expected": float(witness[at]),
             "tolerance": float(p.tolerances()[at]),
@@ -87,12 +81,13 @@ def case_record(index: int, draw: int, case: Any, result: Any, subject: Any, see
     not computed (the candidate raised, say) is absent.
     """
     fd = result.fd
-    unjudged = [u | ~s for u, s in zip(flat(fd.unresolved), flat(fd.sampled), strict=True)]
-    kink = [k & ~u for k, u in zip(flat(fd.kink), unjudged, strict=True)]
-    smooth = [~(k | u) for k, u in zip(flat(fd.kink), unjudged, strict=True)]
+    unresolved, sampled = arrays_of(fd.unresolved), arrays_of(fd.sampled)
+    unjudged = [u | ~s for u, s in zip(unresolved, sampled, strict=True)]
+    kink = [k & ~u for k, u in zip(arrays_of(fd.kink), unjudged, strict=True)]
+    smooth = [~(k | u) for k, u in zip(arrays_of(fd.kink), unjudged, strict=True)]
     every = [np.ones(m.shape, dtype=bool) for m in smooth]
-    reference = flat(result.reference.grads)
-    fd_values = flat(fd.gradients)
+    reference = arrays_of(result.reference.grads)
+    fd_values = arrays_of(fd.gradients)
     pairs = {
         "jax_vs_fd": pair(
             normwise(reference, fd_values, smooth), worst(result.autodiff_vs_fd, smooth)
@@ -100,7 +95,7 @@ def case_record(index: int, draw: int, case: Any, result: Any, subject: Any, see
     }
     beyond = {"jax": outside(result.autodiff_vs_fd, kink)}
     if result.candidate is not None and result.vs_autodiff is not None:
-        candidate = flat(result.candidate)
+        candidate = arrays_of(result.candidate)
         pairs["candidate_vs_jax"] = pair(
             normwise(candidate, reference), worst(result.vs_autodiff, every)
         )
@@ -125,7 +120,7 @@ def case_record(index: int, draw: int, case: Any, result: Any, subject: Any, see
         "largest_ratio": max(item["ratio"] for item in pairs.values()),
         "kink_entries": int(sum(m.sum() for m in kink)),
         "kink_entries_outside": beyond,
-        "unresolved_entries": int(sum(u.sum() for u in flat(fd.unresolved))),
+        "unresolved_entries": int(sum(u.sum() for u in unresolved)),
         "reproduce": subject.command(seed, draw),
     }
     if result.kind is not None:
