@@ -36,7 +36,6 @@ def exercise_1() -> dict[str, Any]:
                 "widths": list(spec.widths),
                 "activations": list(spec.activations),
                 "dH_dW1_11": values,
-                "case": (spec, params, X, Y),
             }
         )
     X = EXERCISE_1_X

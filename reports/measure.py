@@ -172,11 +172,10 @@ def exercise_2(subject: Subject) -> dict[str, Any]:
 
 
 def exercise_1(subject: Subject) -> dict[str, Any]:
-    from reports.lecture import exercise_1
+    from reports.lecture import exercise_1, exercise_1_cases
 
     worked = exercise_1()
-    for item in worked["completions"]:
-        spec, params, X, Y = item.pop("case")
+    for item, (spec, params, X, Y) in zip(worked["completions"], exercise_1_cases(), strict=True):
         judged = subject.judge(params, X, Y, spec)
         item["judged"] = not isinstance(judged, NotJudged)
         if not item["judged"]:
