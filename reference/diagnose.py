@@ -608,7 +608,7 @@ def diagnose(
         f"the W^({top + 1}) sum or g'(z^({top}))"
     )
     story = _hidden_layer_story(top, db, ref, params, spec)
-    if story and "relu'(0) is taken as 1" in story:
+    if story and _kink_story(top, db, ref, spec):
         story = _kink_story_as_drawn(story, also)
     if story:
         diagnosis.details.insert(0, story)
@@ -626,8 +626,10 @@ def _kink_story_as_drawn(story: str, also: Any) -> str | None:
             continue
         db = other.candidate[other_top - 1][1]
         drawn = _hidden_layer_story(other_top, db, other.reference, other.params, other.spec)
-        if drawn is None or "relu'(0) is taken as 1" not in drawn:
-            return None if drawn is None else f"in the case as drawn, {drawn}"
+        if drawn is None:
+            return None
+        if not _kink_story(other_top, db, other.reference, other.spec):
+            return f"in the case as drawn, {drawn}"
     return story
 
 
