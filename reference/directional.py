@@ -27,16 +27,9 @@ from typing import Any
 import numpy as np
 
 from reference.compare import as_float_pairs
-from reference.fd import (
-    OFFSETS,
-    RETRIES,
-    SHRINK,
-    forward_error,
-    forward_prefix,
-    risk_magnitude,
-    risk_of,
-    stencil_estimate,
-)
+from reference.fd import RETRIES, SHRINK, risk_of
+from reference.fd_rounding import forward_error, forward_prefix, risk_magnitude
+from reference.fd_stencil import OFFSETS, stencil_estimate
 from reference.network import per_example_loss
 from reference.spec import arrays_of, as_arrays, as_spec, check_arrays, vector_of
 

@@ -1,8 +1,8 @@
 """The compiled stencil of the finite differences: where the work of a layer is large, the whole
 pass from the moved unit's column to R runs as one jitted XLA function (activations fused with
 the next layer's sum, both cores), called on chunks padded to one shape. The same values of R as
-the NumPy path of ``reference.fd``, up to rounding the forward-error model covers; float64
-only. The six stencil points are shared by both paths (``OFFSETS``).
+the NumPy path of ``reference.fd_batched``, up to rounding the forward-error model covers; float64
+only. The six stencil points are ``reference.fd_stencil.OFFSETS``, as in the NumPy path.
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from reference.fd_stencil import OFFSETS
 from reference.network import numpy_activation, per_example_loss
 from reference.spec import KINKED_ACTIVATIONS
 
-__all__ = ["OFFSETS", "Columns", "layer_entries_compiled"]
-
-# Stencil offsets, in units of h: the central pairs for D(h), D(h/2) and D(h/4).
-OFFSETS = np.array([1.0, -1.0, 0.5, -0.5, 0.25, -0.25])
+__all__ = ["Columns", "layer_entries_compiled"]
 
 #: Elements (copies x examples x units) one compiled call handles, for the plain stencil and
 #: the addition-theorem one (False, True): the latter stores the change of its widest layer
@@ -62,10 +60,42 @@ def _tanh_like_shape(name: str, z: np.ndarray, a: np.ndarray) -> tuple[np.ndarra
     return a - mirror, 2 * a * mirror
 
 
+def _kinks(z: Any, base: Any) -> Any:
+    """Distinct (example, unit) sign changes against ``base`` per entry's 6 copies."""
+    import jax.numpy as jnp
+
+    flipped = jnp.sign(z) != jnp.sign(base)
+    flipped = flipped.reshape(-1, len(OFFSETS), int(np.prod(flipped.shape[1:])))
+    return flipped.any(axis=1).sum(axis=1, dtype=jnp.int32)
+
+
+def _onward(
+    spec: Any, z: Any, first: int, crossings: Any, base: tuple, later: tuple, Y: Any
+) -> tuple[Any, Any]:
+    """Layers ``first`` ... L from z^(first), (P, n, n_first), traced: R per copy and crossings."""
+    import jax.numpy as jnp
+
+    from reference.network import jax_activation
+
+    for offset, current in enumerate(range(first, spec.depth + 1)):
+        if spec.activations[current - 1] in KINKED_ACTIVATIONS:
+            crossings += _kinks(z, base[offset][None])
+        a = jax_activation(spec.activations[current - 1])(z)
+        if current < spec.depth:
+            W, b = later[offset]
+            if W.shape[1] <= 8:  # reductions along the minor axis, one per unit
+                z = jnp.stack([jnp.sum(a * W[:, k], axis=-1) for k in range(W.shape[1])], -1)
+            else:
+                z = a @ W
+            z = z + b
+    return per_example_loss(jnp, spec.loss, a, Y).mean(axis=-1), crossings
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled_stencil(spec: Any, layer: int, addition: bool) -> Callable:
-    """The stencil of a chunk of layer ``layer``'s entries, compiled: what ``_layer_entries``
-    does in NumPy, from the moved unit's column to R, as one XLA function.
+    """The stencil of a chunk of layer ``layer``'s entries, compiled: what
+    ``fd_batched.layer_entries`` does in NumPy, from the moved unit's column to R, as one XLA
+    function.
 
     It maps (offsets (P,), input rows (P,), units (P,), the layer's inputs transposed with a row
     of ones (n_{l-1} + 1, n), Z^(l) and A^(l) transposed (n_l, n), W^(l+1), Z^(l+1..L), A^(l+1)
@@ -88,29 +118,6 @@ def _compiled_stencil(spec: Any, layer: int, addition: bool) -> Callable:
 
     from reference.network import jax_activation
 
-    points = len(OFFSETS)
-
-    def kinks(z: Any, base: Any) -> Any:
-        """Distinct (example, unit) sign changes against ``base`` per entry's 6 copies."""
-        flipped = jnp.sign(z) != jnp.sign(base)
-        flipped = flipped.reshape(-1, points, int(np.prod(flipped.shape[1:])))
-        return flipped.any(axis=1).sum(axis=1, dtype=jnp.int32)
-
-    def onward(z: Any, first: int, crossings: Any, base: tuple, later: tuple, Y: Any) -> Any:
-        """Layers ``first`` ... L from z^(first), (P, n, n_first): R per copy and crossings."""
-        for offset, current in enumerate(range(first, spec.depth + 1)):
-            if spec.activations[current - 1] in KINKED_ACTIVATIONS:
-                crossings += kinks(z, base[offset][None])
-            a = jax_activation(spec.activations[current - 1])(z)
-            if current < spec.depth:
-                W, b = later[offset]
-                if W.shape[1] <= 8:  # reductions along the minor axis, one per unit
-                    z = jnp.stack([jnp.sum(a * W[:, k], axis=-1) for k in range(W.shape[1])], -1)
-                else:
-                    z = a @ W
-                z = z + b
-        return per_example_loss(jnp, spec.loss, a, Y).mean(axis=-1), crossings
-
     def stencil(
         offsets: Any,
         rows: Any,
@@ -125,15 +132,15 @@ def _compiled_stencil(spec: Any, layer: int, addition: bool) -> Callable:
         Y: Any,
     ) -> tuple[Any, Any]:
         column = z_rows[units] + offsets[:, None] * inputs[rows]  # (P, n)
-        crossings = jnp.zeros(offsets.shape[0] // points, dtype=jnp.int32)
+        crossings = jnp.zeros(offsets.shape[0] // len(OFFSETS), dtype=jnp.int32)
         if spec.activations[layer - 1] in KINKED_ACTIVATIONS:
-            crossings += kinks(column, z_rows[units])
+            crossings += _kinks(column, z_rows[units])
         change = jax_activation(spec.activations[layer - 1])(column) - a_rows[units]
         # computed once per copy and example, not again for every unit it is broadcast to
         change = jax.lax.optimization_barrier(change)
         move = change[:, :, None] * W_next[units][:, None, :]  # (P, n, n_{l+1})
         if not addition:
-            return onward(base[0][None] + move, layer + 1, crossings, base, later, Y)
+            return _onward(spec, base[0][None] + move, layer + 1, crossings, base, later, Y)
         a_next, tilt, gain = shape
         delta = _tanh_like_change(move, _TANH_LIKE[spec.activations[layer]], tilt, gain)
         if layer + 1 == spec.depth:
@@ -141,14 +148,14 @@ def _compiled_stencil(spec: Any, layer: int, addition: bool) -> Callable:
             return risk, crossings
         W, _ = later[0]
         z = base[1][None] + (delta.reshape(-1, W.shape[0]) @ W).reshape(*delta.shape[:2], -1)
-        return onward(z, layer + 2, crossings, base[1:], later[1:], Y)
+        return _onward(spec, z, layer + 2, crossings, base[1:], later[1:], Y)
 
     return jax.jit(stencil)
 
 
 class Columns(NamedTuple):
-    """What every stencil of layer l gathers from, prepared once per call of ``_layer_entries``:
-    rows transposed so that each copy gathers contiguous rows."""
+    """What every stencil of layer l gathers from, prepared once per call of
+    ``fd_batched.layer_entries``: rows transposed so that each copy gathers contiguous rows."""
 
     inputs: np.ndarray  # a^(l-1) transposed with a row of ones, (n_{l-1} + 1, n)
     z_rows: np.ndarray  # z^(l) transposed, (n_l, n)
@@ -167,7 +174,7 @@ def layer_entries_compiled(
     steps: np.ndarray,
     columns: Columns,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``_layer_entries`` with the whole stencil compiled (see ``_compiled_stencil``).
+    """``fd_batched.layer_entries`` with the whole stencil compiled (see ``_compiled_stencil``).
 
     Entries whose every stencil point moves z^(l+1) by at most ``_SMALL_MOVE`` take the
     addition-theorem stencil where g^(l+1) allows it, the others the plain one. The layer's
@@ -192,7 +199,7 @@ def layer_entries_compiled(
         addition = steps * reach * _TANH_LIKE[name] <= _SMALL_MOVE
     risks = np.empty((steps.size, points), dtype=np.float64)
     crossings = np.empty(steps.size, dtype=np.int64)
-    with computing_in(np.float64):  # the only dtype this path runs in (see _layer_entries)
+    with computing_in(np.float64):  # the only dtype this path runs in (fd_batched)
         constants = jax.device_put(
             (
                 inputs,

@@ -200,14 +200,9 @@ def lecture(subject: Subject) -> dict[str, Any]:
 def fd_steps() -> dict[str, Any]:
     """Error against step h on W^(1)_11 of a small tanh network, float64 and float32."""
     import manual
-    from reference.fd import (
-        OFFSETS,
-        finite_differences,
-        risk_of,
-        rounding_floor,
-        stencil_estimate,
-        unperturbed_point,
-    )
+    from reference.fd import finite_differences, risk_of
+    from reference.fd_rounding import rounding_floor, unperturbed_point
+    from reference.fd_stencil import OFFSETS, stencil_estimate
 
     spec = Spec((3, 4, 1), ("tanh", "identity"), "square")
     rng = np.random.default_rng(3)

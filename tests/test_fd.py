@@ -7,18 +7,18 @@ import pytest
 from hypothesis import example, given, settings
 
 import reference.fd as fd_module
+import reference.fd_batched as batched_module
 import reference.fd_compiled as compiled_module
 from reference import Spec, autodiff_gradients
-from reference.fd import (
-    RETRIES,
-    SHRINK,
-    finite_differences,
+from reference.fd import RETRIES, SHRINK, finite_differences, risk_of
+from reference.fd_rounding import (
     forward_error,
     forward_prefix,
     risk_magnitude,
-    risk_of,
-    step_for,
+    rounding_floor,
+    unperturbed_point,
 )
+from reference.fd_stencil import OFFSETS, stencil_estimate, step_for
 from reference.network import per_example_loss
 from reference.strategies import Case, cases
 
@@ -338,9 +338,9 @@ def test_the_compiled_tail_is_the_numpy_one(widths, activations, loss, small_mov
     params[1][1][0] = 0.0
     Y = np.abs(rng.normal(size=(5, widths[-1])))
     Y /= Y.sum(axis=1, keepdims=True)
-    monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 10**18)
+    monkeypatch.setattr(batched_module, "COMPILE_ABOVE", 10**18)
     plain = finite_differences(params, X, Y, spec)
-    monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 0)
+    monkeypatch.setattr(batched_module, "COMPILE_ABOVE", 0)
     # several calls, the last padded
     monkeypatch.setattr(compiled_module, "_COMPILED_CALL", {False: 600, True: 600})
     monkeypatch.setattr(compiled_module, "_SMALL_MOVE", small_move)
@@ -439,10 +439,10 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
     X = rng.normal(size=(4, widths[0]))
     Y = np.abs(rng.normal(size=(4, widths[-1])))
     Y /= Y.sum(axis=1, keepdims=True)
-    monkeypatch.setattr(fd_module, "COMPILE_ABOVE", 0)
+    monkeypatch.setattr(batched_module, "COMPILE_ABOVE", 0)
     monkeypatch.setattr(compiled_module, "_SMALL_MOVE", small_move)
     used = _spy_on_stencils(monkeypatch)
-    point = fd_module.unperturbed_point(params, X, Y, spec)
+    point = unperturbed_point(params, X, Y, spec)
     wide = [(W.astype(np.longdouble), b.astype(np.longdouble)) for W, b in params]
     for layer in range(1, spec.depth):
         W, _ = params[layer - 1]
@@ -451,13 +451,13 @@ def test_compiled_stencil_values_are_the_risk_within_the_rounding_floor(
         # 1-Lipschitz)
         reach = max(1.0, np.abs(point.A[layer - 1]).max()) * np.abs(params[layer][0]).max()
         steps = 0.3 / reach * rng.uniform(0.001, 1.0, size=entries.size)
-        risks, _ = fd_module._layer_entries(
-            layer, params, point.A, Y, spec, point.Z, entries, steps, fd_module.CHUNK
+        risks, _ = batched_module.layer_entries(
+            layer, params, point.A, Y, spec, point.Z, entries, steps, batched_module.CHUNK
         )
-        floor = fd_module.rounding_floor(risks, point)
+        floor = rounding_floor(risks, point)
         for e, index in enumerate(entries):
             row, unit = np.unravel_index(index, (W.shape[0] + 1, W.shape[1]))
-            for k, offset in enumerate(fd_module.OFFSETS):
+            for k, offset in enumerate(OFFSETS):
                 moved = [[W_.copy(), b_.copy()] for W_, b_ in wide]
                 if row < W.shape[0]:
                     moved[layer - 1][0][row, unit] += np.longdouble(offset * steps[e])
@@ -486,7 +486,7 @@ def estimate(D=(0.0, 0.0, 0.0), S=(0.0, 0.0, 0.0), eps=EPS):
     for s, d, even in zip((H, H / 2, H / 4), D, S, strict=True):
         risks += [BASE + s * d + s * s * even / 2, BASE - s * d + s * s * even / 2]
     h, eps = np.array([H]), np.array([float(eps)])
-    return fd_module.stencil_estimate(np.array([risks]), BASE, h, eps)
+    return stencil_estimate(np.array([risks]), BASE, h, eps)
 
 
 @pytest.mark.parametrize(("margin", "expanding"), [(0.999, True), (1.001, False)])
@@ -539,7 +539,7 @@ def test_the_one_sided_interval_extends_by_the_spread_and_the_rounding_of_its_qu
     risks = []
     for s in (H, H / 2, H / 4):
         risks += [BASE + s + s * s, BASE]
-    result = fd_module.stencil_estimate(np.array([risks]), BASE, np.array([H]), np.array([EPS]))
+    result = stencil_estimate(np.array([risks]), BASE, np.array([H]), np.array([EPS]))
     assert result.lower[0] == pytest.approx(-(H / 4 + 8 * NOISE), rel=1e-9, abs=0)
     assert result.upper[0] == pytest.approx(1 + H / 2 + H / 4 + 8 * NOISE, rel=1e-9)
 
@@ -761,7 +761,7 @@ def test_the_magnitude_is_summed_over_outputs_then_averaged_over_examples():
 
 
 def test_the_secant_slope_is_the_steeper_side():
-    from reference.fd import _secant_slope
+    from reference.fd_rounding import _secant_slope
 
     # at v = 0 with t = 1: max(-2x, x) rises by 1 to the right and 2 to the left; max(-x, 2x) by
     # 2 to the right and 1 to the left. Either way the steeper side, 2
@@ -829,7 +829,7 @@ def test_a_wide_richardson_error_widens_the_kink_interval_beyond_the_one_sided_v
     for s, d in zip((H, H / 2, H / 4), (1 + y, 1.0, 1.0), strict=True):
         corner += [BASE + s + s * s, BASE]
         wide += [BASE + s * d, BASE - s * d]
-    result = fd_module.stencil_estimate(
+    result = stencil_estimate(
         np.array([corner, wide]), BASE, np.array([H, H]), np.array([EPS, EPS])
     )
     assert result.lower.tolist() == pytest.approx(
