@@ -153,13 +153,21 @@ def _compiled(stacked: bool = False) -> Any:
     return jax.jit(_stacked_pass if stacked else _autodiff_pass)
 
 
-def _run_padded(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> Callable[[], tuple]:
-    """Start the differentiated pass on the padded network; the function returned waits for it
-    and cuts every result back to the real network. JAX computes asynchronously: the caller
-    may do other work in between."""
-    L = spec.depth
+class _Padded(NamedTuple):
+    """A network padded to a compiled shape, with what cuts its results back."""
+
+    params: list  # (W, b) pairs, padded, identity layers appended up to the padded depth
+    X: np.ndarray  # (rows, widths[0])
+    Y: np.ndarray  # (rows, widths[-1])
+    plan: tuple  # activation codes, loss code, masks (real rows, real outputs, n)
+    stacked: bool  # one width throughout (a shape of ``_SHAPES``)
+
+
+def _pad(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> _Padded:
+    """The network in the smallest shape of ``_SHAPES`` it fits, else layer by layer in powers
+    of two; masks keep the padding out of R."""
+    L, n = spec.depth, X.shape[0]
     activations = list(spec.activations)
-    n = X.shape[0]
     needed = (L, max(spec.widths), n)
     shape = next((s for s in _SHAPES if all(a <= b for a, b in zip(needed, s, strict=True))), None)
     if shape is not None:  # one width for every layer, identity layers up to the depth
@@ -186,38 +194,48 @@ def _run_padded(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> Callab
         masks,
     )
     X_padded, Y_padded = _padded(X, (rows, widths[0])), _padded(Y, (rows, widths[-1]))
-    running = _compiled(shape is not None)(padded, X_padded, Y_padded, plan)
+    return _Padded(padded, X_padded, Y_padded, plan, shape is not None)
 
-    def finish() -> tuple:
-        if shape is not None:
-            dW, db, rows_out, risk = (np.asarray(a) for a in running)
-            grads = list(zip(dW, db, strict=True))
-            Z, G, dZ = (list(q[1:]) for q in rows_out[:3])
-            A, dA = list(rows_out[3]), list(rows_out[4])
-        else:
-            grads, Z, A, G, dZ, dA, risk = running
 
-        def cut(array: Any, columns: int) -> np.ndarray:
-            return np.asarray(array)[:n, :columns]
+def _cut_back(running: tuple, stacked: bool, spec: Any, n: int) -> tuple:
+    """The padded pass's results (waited for) cut back to the real network of ``n`` examples."""
+    L = spec.depth
+    if stacked:
+        dW, db, rows_out, risk = (np.asarray(a) for a in running)
+        grads = list(zip(dW, db, strict=True))
+        Z, G, dZ = (list(q[1:]) for q in rows_out[:3])
+        A, dA = list(rows_out[3]), list(rows_out[4])
+    else:
+        grads, Z, A, G, dZ, dA, risk = running
 
-        out_grads = [
-            (np.asarray(dW)[:fan_in, :fan_out], np.asarray(db)[:fan_out])
-            for (dW, db), fan_in, fan_out in zip(
-                grads[:L], spec.widths[:-1], spec.widths[1:], strict=True
-            )
-        ]
-        units = spec.widths[1:]
-        return (
-            out_grads,
-            [cut(z, m) for z, m in zip(Z[:L], units, strict=True)],
-            [cut(a, m) for a, m in zip(A[: L + 1], spec.widths, strict=True)],
-            [cut(g, m) for g, m in zip(G[:L], units, strict=True)],
-            [cut(d, m) for d, m in zip(dZ[:L], units, strict=True)],
-            [cut(d, m) for d, m in zip(dA[: L + 1], spec.widths, strict=True)],
-            float(risk),
+    def cut(array: Any, columns: int) -> np.ndarray:
+        return np.asarray(array)[:n, :columns]
+
+    out_grads = [
+        (np.asarray(dW)[:fan_in, :fan_out], np.asarray(db)[:fan_out])
+        for (dW, db), fan_in, fan_out in zip(
+            grads[:L], spec.widths[:-1], spec.widths[1:], strict=True
         )
+    ]
+    units = spec.widths[1:]
+    return (
+        out_grads,
+        [cut(z, m) for z, m in zip(Z[:L], units, strict=True)],
+        [cut(a, m) for a, m in zip(A[: L + 1], spec.widths, strict=True)],
+        [cut(g, m) for g, m in zip(G[:L], units, strict=True)],
+        [cut(d, m) for d, m in zip(dZ[:L], units, strict=True)],
+        [cut(d, m) for d, m in zip(dA[: L + 1], spec.widths, strict=True)],
+        float(risk),
+    )
 
-    return finish
+
+def _run_padded(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> Callable[[], tuple]:
+    """Start the differentiated pass on the padded network; the function returned waits for it
+    and cuts every result back to the real network. JAX computes asynchronously: the caller
+    may do other work in between."""
+    padded = _pad(params, X, Y, spec)
+    running = _compiled(padded.stacked)(padded.params, padded.X, padded.Y, padded.plan)
+    return functools.partial(_cut_back, running, padded.stacked, spec, X.shape[0])
 
 
 def autodiff_backward(params: Any, X: Any, Y: Any, spec: Any) -> AutodiffPass:
