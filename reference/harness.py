@@ -21,9 +21,10 @@ from typing import Any
 import numpy as np
 
 from reference.account import error_text, mismatches, render, snippet
-from reference.diagnose import Diagnosis, diagnose, explain_non_finite
+from reference.diagnose import Diagnosis, diagnose
 from reference.draws import case_stream, numbered_cases
 from reference.minimize import minimize, moderated
+from reference.non_finite import explain_non_finite
 from reference.scope import Conventions, Scope, UsageError, options
 from reference.spec import Spec
 from reference.strategies import Case
