@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -24,6 +25,15 @@ settings.load_profile(
 pytest_plugins = ["pytester"]
 
 _THREE_WAY_COUNT = "three_way_checks"
+
+TESTS = pathlib.Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def in_tests(monkeypatch):
+    """Run from tests/, where the zoo modules are importable as the command line finds them."""
+    monkeypatch.chdir(TESTS)
+    monkeypatch.syspath_prepend(str(TESTS))
 
 
 @pytest.fixture(scope="session")

@@ -62,27 +62,6 @@ def test_trace_of_a_network_given_on_the_command_line(capsys):
     )
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--x", "[1]"], "--x needs --weights"),
-        (["--weights", "[[[1]]]"], "--weights needs --x"),
-        (["--weights", "[[1, 2", "--x", "[1]"], "--weights is not valid JSON"),
-        (["--weights", "[[[1, 2], [3]]]", "--x", "[1, 2]"], "rectangular lists of numbers"),
-        (["--weights", "[[[1, 2]], [[1], [2], [3]]]", "--x", "[1]"], "W^(2) has 3 rows"),
-        (["--weights", "[[[1]]]", "--x", "[1, 2]"], "--x must be a list of 1 numbers"),
-        (["--weights", "[[[1]]]", "--x", "[1]", "--activations", "swish"], "unknown activation"),
-        (["--weights", "[[[1]]]", "--x", "[1]", "--loss", "hinge"], "unknown loss"),
-        (["--weights", "[[[1]]]", "--x", "[1]", "--biases", "[[1, 2]]"], "--biases must be"),
-    ],
-)
-def test_trace_usage_errors_are_one_line(args, message, capsys):
-    assert main(["trace", *args]) == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert err.count("\n") == 1
-
-
 def test_unknown_command_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["frobnicate"])

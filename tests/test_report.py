@@ -404,23 +404,6 @@ def status_of(args: list[str]) -> int:
         return int(exc.code)
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--impl", "no_such_module_here:f"], "no module named"),
-        (["--impl", "reference"], "MODULE:FUNCTION"),
-        (["--examples", "0"], "must be at least 1"),
-        (["--seed", "-1"], "must not be negative"),
-    ],
-)
-def test_report_usage_errors_are_one_line(args, message, capsys, tmp_path):
-    assert status_of(["report", "--out", str(tmp_path), "--quiet", *args]) == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert err.count("\n") == 1
-    assert "Traceback" not in err
-
-
 def test_report_into_a_file_is_a_usage_error(tmp_path, capsys):
     target = tmp_path / "a-file"
     target.write_text("")

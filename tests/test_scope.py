@@ -34,12 +34,6 @@ WRONG = {
 }
 
 
-@pytest.fixture
-def in_tests(monkeypatch):
-    monkeypatch.chdir(TESTS)
-    monkeypatch.syspath_prepend(str(TESTS))
-
-
 # --- the Python API ------------------------------------------------------------------------------
 
 
@@ -266,27 +260,6 @@ def test_an_implementation_that_declines_everything_is_a_usage_error(in_tests, c
     assert code == 2
     assert err.count("\n") == 1
     assert "declined all 200 cases" in err
-
-
-@pytest.mark.parametrize(
-    ("flags", "words"),
-    [
-        (["--depth", "3-2"], "--depth 3-2 is empty"),
-        (["--width", "0"], "--width must be at least 1"),
-        (["--batch", "two"], "--batch must be a number or a range"),
-        (["--activations", "relu,swish"], "unknown activation 'swish'"),
-        (["--losses", ","], "--losses names nothing"),
-        (["--layout", "diagonal"], "--layout must be one of in-out, out-in"),
-        (["--loss-scale", "-1"], "--loss-scale must be a positive number"),
-        (["--params", "vector", "--bias", "column"], "--params vector has no matrices"),
-    ],
-)
-def test_a_bad_scope_or_convention_is_one_line_and_exit_2(in_tests, capsys, flags, words):
-    code = main(["check", "variants:reordered", *flags])
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.count("\n") == 1
-    assert words in err
 
 
 # --- the command line, pyproject.toml and the plugin ----------------------------------------------
