@@ -13,7 +13,7 @@ figures embedded, ``report.md`` with the figures beside it in ``figures/``, ``re
 - ``timings``: the witnesses' cost as the parameter count grows, with growth exponents;
 - ``verdict``: the check's verdict, with the shrunk counterexample and its diagnosis on a failure.
 
-The JSON's layout is documented in the README ("report.json").
+The JSON's layout is documented key by key in docs/report-json.md.
 """
 
 from __future__ import annotations
