@@ -163,13 +163,18 @@ class _Padded(NamedTuple):
     stacked: bool  # one width throughout (a shape of ``_SHAPES``)
 
 
+def _fits(spec: Any, n: int) -> tuple[int, int, int] | None:
+    """The smallest shape of ``_SHAPES`` that a network of ``spec`` at batch ``n`` fits."""
+    needed = (spec.depth, max(spec.widths), n)
+    return next((s for s in _SHAPES if all(a <= b for a, b in zip(needed, s, strict=True))), None)
+
+
 def _pad(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> _Padded:
     """The network in the smallest shape of ``_SHAPES`` it fits, else layer by layer in powers
     of two; masks keep the padding out of R."""
     L, n = spec.depth, X.shape[0]
     activations = list(spec.activations)
-    needed = (L, max(spec.widths), n)
-    shape = next((s for s in _SHAPES if all(a <= b for a, b in zip(needed, s, strict=True))), None)
+    shape = _fits(spec, n)
     if shape is not None:  # one width for every layer, identity layers up to the depth
         depth, rows = shape[0], shape[2]
         widths = [shape[1]] * (depth + 1)
@@ -256,7 +261,8 @@ def autodiff_started(
         spec = as_spec(spec)
         check_arrays(params, X, Y, spec)
         params, X, Y = as_arrays(params, X, Y)
-    with computing_in(X.dtype):
+    # a network of the harness's shapes is small work: on the CPU (``small_device``)
+    with computing_in(X.dtype, small=_fits(spec, X.shape[0]) is not None):
         finish = _run_padded(params, X, Y, spec)
 
     def result() -> AutodiffPass:

@@ -214,7 +214,7 @@ def _activation_slope(name: str, values: np.ndarray) -> np.ndarray:
     import jax
     import jax.numpy as jnp
 
-    with computing_in(np.float64):
+    with computing_in(np.float64, small=True):
         x = jnp.asarray(values, dtype=jnp.float64)
         _, slope = jax.jvp(jax_activation(name), (x,), (jnp.ones_like(x),))
         return np.asarray(slope)

@@ -9,13 +9,21 @@ and works on any leading batch axes: H and Y are (..., n, n_L).
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-__all__ = ["computing_in", "jax_activation", "numpy_activation", "per_example_loss"]
+__all__ = [
+    "SMALL_DEVICE_VARIABLE",
+    "computing_in",
+    "jax_activation",
+    "numpy_activation",
+    "per_example_loss",
+    "small_device",
+]
 
 Array = Any
 
@@ -81,9 +89,29 @@ def per_example_loss(xp: ModuleType, name: str, H: Array, Y: Array, mask: Array 
     return xp.sum(terms, axis=-1)
 
 
+#: The environment variable that says where small work runs: ``cpu`` (the default) or
+#: ``default`` (JAX's default device, an accelerator where there is one).
+SMALL_DEVICE_VARIABLE = "BACKPROP_VERIFY_SMALL_DEVICE"
+
+
+def small_device() -> Any:
+    """The device for small computations (the harness's cases, shrinking, the exercises): the
+    CPU where JAX's default backend is an accelerator, since arrays of a few hundred entries
+    never repay a kernel launch and two transfers; None (JAX's default) where the default is
+    the CPU already or ``BACKPROP_VERIFY_SMALL_DEVICE=default`` asks for it."""
+    import jax
+
+    if os.environ.get(SMALL_DEVICE_VARIABLE, "cpu") == "default":
+        return None
+    if jax.default_backend() == "cpu":
+        return None
+    return jax.devices("cpu")[0]
+
+
 @contextlib.contextmanager
-def computing_in(dtype: Any) -> Iterator[None]:
-    """Within this block JAX computes in ``dtype`` at full matmul precision.
+def computing_in(dtype: Any, *, small: bool = False) -> Iterator[None]:
+    """Within this block JAX computes in ``dtype`` at full matmul precision; ``small`` work on
+    ``small_device()``.
 
     float64 turns on ``jax_enable_x64`` for the block only; the caller's setting comes back after.
     """
@@ -93,4 +121,7 @@ def computing_in(dtype: Any) -> Iterator[None]:
         if np.dtype(dtype) == np.float64:
             stack.enter_context(jax.enable_x64(True))
         stack.enter_context(jax.default_matmul_precision("highest"))
+        device = small_device() if small else None
+        if device is not None:
+            stack.enter_context(jax.default_device(device))
         yield

@@ -14,6 +14,7 @@ from reference.harness import (
     UsageError,
     load_implementation,
 )
+from reports.cache import use_compilation_cache
 from reports.report import DEFAULT_OUT, REPORT_EXAMPLES
 
 __all__ = ["main"]
@@ -235,6 +236,15 @@ def _usage(message: str) -> int:
     return 2
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("backprop-verify")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "(not installed)"
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (no usage dump) and exit status 2."""
 
@@ -248,6 +258,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="backprop-verify",
         description="Prove a hand-written backpropagation right, or show where it is wrong.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in (_trace_command, _check_command, _report_command, _bench_command):
         add(commands)
@@ -376,6 +387,7 @@ def _bench_command(commands: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 agree, 1 disagree, 2 usage error)."""
     args = _parser().parse_args(argv)
+    use_compilation_cache()
     try:
         return args.run(args)
     except UsageError as exc:  # bad MODULE:FUNCTION, an unwritable path: one line, exit 2

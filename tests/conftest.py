@@ -24,6 +24,10 @@ settings.load_profile(
 
 pytest_plugins = ["pytester"]
 
+# The command line keeps JAX's compilation cache in the user's cache directory; tests that call
+# it in this process leave JAX's process-wide settings and the user's files alone.
+os.environ.setdefault("BACKPROP_VERIFY_CACHE", "off")
+
 _THREE_WAY_COUNT = "three_way_checks"
 
 TESTS = pathlib.Path(__file__).resolve().parent

@@ -93,3 +93,48 @@ def test_without_the_option_the_plugin_adds_nothing(homework):
     homework.makepyfile(test_own="def test_mine():\n    assert True\n")
     result = homework.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
+
+
+# --- the suite's own configuration -----------------------------------------------------------
+
+
+def _suite_warning_filters() -> list[str]:
+    import pathlib
+    import tomllib
+
+    pyproject = pathlib.Path(__file__).resolve().parent.parent / "pyproject.toml"
+    with open(pyproject, "rb") as stream:
+        return tomllib.load(stream)["tool"]["pytest"]["ini_options"]["filterwarnings"]
+
+
+NOISY_PLUGIN = """
+import warnings
+
+
+def pytest_configure(config):
+    # as pytest-benchmark does under pytest-xdist
+    warnings.warn(UserWarning("Benchmarks are automatically disabled under xdist."))
+"""
+
+
+def _run_with(pytester, filters: list[str]):
+    pytester.makeini("[pytest]\nfilterwarnings =\n" + "".join(f"    {f}\n" for f in filters))
+    pytester.makepyfile(noisy_plugin=NOISY_PLUGIN)
+    pytester.makepyfile(
+        test_own="import warnings\n\n\ndef test_own_warning():\n    warnings.warn('ours')\n"
+    )
+    return pytester.runpytest_subprocess("-p", "noisy_plugin", "-p", "no:cacheprovider")
+
+
+def test_another_plugins_configure_time_warning_is_no_internal_error(pytester):
+    result = _run_with(pytester, _suite_warning_filters())
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    # the suite's own warnings are still errors: the test that warns fails
+    result.assert_outcomes(failed=1)
+    assert "UserWarning: ours" in result.stdout.str()
+
+
+def test_a_blanket_error_filter_would_stop_at_that_warning(pytester):
+    # the check above can fail: with "error" for every warning, pytest stops at configure time
+    result = _run_with(pytester, ["error"])
+    assert "INTERNALERROR" in result.stdout.str() + result.stderr.str()
