@@ -35,6 +35,10 @@ __all__ = [
 ]
 
 
+def _measured(values: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return values
+
+
 class ParamComparison:
     """How one parameter array (``W`` or ``b`` of a layer) compares with a witness.
 
@@ -82,6 +86,12 @@ class ParamComparison:
     def values(self) -> tuple[np.ndarray, np.ndarray]:
         """The candidate's array and the witness's, entry by entry."""
         return self._arrays
+
+    def __getstate__(self) -> dict[str, Any]:
+        """For another process (``check --jobs``): the lazy measure, evaluated."""
+        state = dict(self.__dict__)
+        state["_measure"] = functools.partial(_measured, self._measure())
+        return state
 
     def ratios(self) -> np.ndarray:
         """Each entry's |candidate - witness| / tolerance (at kinks, its distance from the

@@ -9,12 +9,11 @@ formulas that breaks (``reference.diagnose``), and renders as text or as the con
 
 from __future__ import annotations
 
-import functools
 import importlib
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,10 +24,10 @@ from reference.diagnose import Diagnosis, diagnose
 from reference.draws import case_stream, numbered_cases
 from reference.minimize import minimize, moderated
 from reference.non_finite import explain_non_finite
+from reference.running import Plan, run_cases, run_cases_parallel
 from reference.scope import Conventions, Scope, UsageError, options
-from reference.spec import Spec
 from reference.strategies import Case
-from reference.verify import ThreeWay, verify
+from reference.verify import ThreeWay
 
 __all__ = ["CheckResult", "UsageError", "case_stream", "check", "load_implementation"]
 
@@ -36,8 +35,6 @@ __all__ = ["CheckResult", "UsageError", "case_stream", "check", "load_implementa
 DEFAULT_EXAMPLES = 100
 #: Seconds one call of the implementation may take by default (a hang becomes a failure).
 DEFAULT_TIME_LIMIT = 10.0
-#: Cases the implementation may decline (NotImplementedError) per case asked for, and at least.
-_SKIPS_PER_CASE, _SKIPS_AT_LEAST = 10, 200
 
 
 def load_implementation(target: str) -> Callable:
@@ -214,6 +211,7 @@ def check(
     time_limit: float | None = DEFAULT_TIME_LIMIT,
     precision: str = "standard",
     case: int | None = None,
+    jobs: int = 1,
     **scope_and_conventions: Any,
 ) -> CheckResult:
     """Check ``implementation`` on ``examples`` distinct random cases drawn from ``seed``.
@@ -240,6 +238,10 @@ def check(
         case: check only the case numbered ``case`` (1-based) in the draw from ``seed``, as
             ``CheckResult.draws`` numbers them: one case of a run, alone (``examples`` is
             then 1).
+        jobs: worker processes that judge the cases (spawned, each importing the
+            implementation by name); the verdict, the cases judged and the counterexample are
+            the serial run's, the first failure in the order drawn being the one shrunk. With
+            ``observe`` or ``keep_going`` the cases run here, one after another.
         scope_and_conventions: the options of ``../CONTRACT.md`` section 5, by their names
             with underscores (``reference.scope.OPTION_KEYS``): the scope (``activations``,
             ``output_activations``, ``losses`` as lists or comma-separated names; ``depth``,
@@ -260,19 +262,19 @@ def check(
         raise UsageError(f"--examples must be at least 1, got {examples}.")
     if case is not None and (case < 1 or strategy is not None):
         raise UsageError(f"--case must be at least 1 and draw from the seed, got {case}.")
+    if jobs < 1:
+        raise UsageError(f"--jobs must be at least 1, got {jobs}.")
     started = time.perf_counter()
     scope, conventions = options(**scope_and_conventions)
     dtype = np.dtype(dtype)
-    run = functools.partial(
-        _verify_case,
-        conventions.wrap(implementation),
-        dtype=dtype,
-        time_limit=time_limit,
-        precision=precision,
-        other_inputs=_other_inputs(scope),
-    )
+    plan = Plan(implementation, scope, conventions, dtype, time_limit, precision)
+    run = plan.runner()
     drawn = numbered_cases(scope, seed, strategy, examples, case)
-    tally = _run_cases(drawn, run, 1 if case is not None else examples, observe, keep_going)
+    wanted = 1 if case is not None else examples
+    if jobs > 1 and case is None and observe is None and not keep_going:
+        tally = run_cases_parallel(drawn, plan, wanted, jobs)
+    else:
+        tally = run_cases(drawn, run, wanted, observe, keep_going)
     found = CheckResult(
         name or getattr(implementation, "__qualname__", repr(implementation)),
         tally.runs,
@@ -291,74 +293,6 @@ def check(
         found.diagnosis = _diagnosis(found.case, found.result, [result], run)
     found.elapsed = time.perf_counter() - started
     return found
-
-
-@dataclass
-class _Tally:
-    """What running the drawn cases found."""
-
-    runs: int = 0  # cases judged
-    skipped: int = 0  # cases the implementation declined
-    draws: list[int] = field(default_factory=list)  # the number of each case judged
-    first: tuple[int, Case, ThreeWay] | None = None  # the first failure: (run, case, verdict)
-
-
-def _run_cases(
-    drawn: Iterator[tuple[int, Case]],
-    run: Callable[[Case], ThreeWay],
-    examples: int,
-    observe: Callable[[Case, ThreeWay], None] | None,
-    keep_going: bool,
-) -> _Tally:
-    """Judge the drawn cases until ``examples`` are judged, the first failure (unless
-    ``keep_going``; a timeout stops in any case), or too many declines; ``UsageError`` if none
-    was judged."""
-    tally = _Tally()
-    most_skipped = max(_SKIPS_AT_LEAST, _SKIPS_PER_CASE * examples)
-    for number, case in drawn:
-        result = run(case)
-        if result.unsupported:
-            tally.skipped += 1
-            if tally.skipped >= most_skipped:
-                break
-            continue
-        tally.runs += 1
-        tally.draws.append(number)
-        if observe is not None:
-            observe(case, result)
-        if not result.ok:
-            tally.first = tally.first or (tally.runs, case, result)
-            if not keep_going or result.kind == "timeout":  # a hang costs the limit each case
-                break
-        if tally.runs == examples:
-            break
-    if tally.runs == 0 and tally.skipped:
-        raise UsageError(
-            f"the implementation declined all {tally.skipped} cases drawn (NotImplementedError); "
-            f"narrow the scope to what it supports (--activations, --output-activations, "
-            f"--losses, --depth, --width, --batch, ...)."
-        )
-    if tally.runs == 0:
-        raise UsageError("the strategy drew no case inside the scope.")
-    return tally
-
-
-def _other_inputs(scope: Scope) -> Callable | None:
-    """The inputs of the call between two repeated calls (``verify``'s ``other_inputs``),
-    inside ``scope``: the default ones, made moderate where the scope asks for it."""
-    if scope.values != "moderate":
-        return None
-
-    def other(params: list, X: np.ndarray, spec: Spec) -> tuple[list, np.ndarray]:
-        moved = [(2 * W, 2 * b + 1) for W, b in params]
-        case = moderated(Case(spec, moved, 2 * X + 1, np.zeros((len(X), spec.widths[-1]))))
-        return case.params, case.X
-
-    return other
-
-
-def _verify_case(implementation: Callable, case: Case, **options: Any) -> ThreeWay:
-    return verify(implementation, case.params, case.X, case.Y, case.spec, **options)
 
 
 def _shrunk(

@@ -6,9 +6,6 @@ ratios hold on a shared, noisy machine even when the absolute times do not.
 
 from __future__ import annotations
 
-import itertools
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -16,47 +13,11 @@ import numpy as np
 
 from reference import Spec
 from reference.spec import vector_of
+from reports.bench_device import device_sizes
+from reports.bench_harness import cold_starts, throughput
+from reports.bench_timing import exponent, mlp, seconds, time_jitted
 
-__all__ = ["exponent", "jitted_gradients", "mlp", "per_call_seconds", "run", "seconds"]
-
-
-def seconds(task: Callable[[], Any], repeat: int = 1) -> float:
-    """The best of ``repeat`` wall times of ``task()``."""
-    best = np.inf
-    for _ in range(repeat):
-        start = time.perf_counter()
-        task()
-        best = min(best, time.perf_counter() - start)
-    return float(best)
-
-
-def per_call_seconds(task: Callable[[], Any], least: float = 0.02, repeat: int = 3) -> float:
-    """The time of one call of ``task()``: calls looped until a loop lasts at least ``least``
-    seconds (so that even a call of microseconds is measured over a span the clock resolves and
-    the machine's jitter averages over), the best of ``repeat`` such loops."""
-
-    def loop(calls: int) -> float:
-        return seconds(lambda: [task() for _ in range(calls)])
-
-    calls = 1
-    while (spent := loop(calls)) < least:
-        calls *= 2 if spent <= 0 else min(10, max(2, int(least / spent) + 1))
-    best = min([spent] + [loop(calls) for _ in range(repeat - 1)])
-    return best / calls
-
-
-def mlp(widths: tuple[int, ...], activations: tuple[str, ...], loss: str, n: int, seed: int = 0):
-    spec = Spec(widths, activations, loss)
-    rng = np.random.default_rng(seed)
-    params = [
-        (rng.normal(size=w) / np.sqrt(w[0]), rng.normal(size=b) * 0.1) for w, b in spec.shapes()
-    ]
-    X = rng.normal(size=(n, widths[0]))
-    if loss == "softmax_cross_entropy":
-        Y = np.eye(widths[-1])[rng.integers(0, widths[-1], n)]
-    else:
-        Y = rng.normal(size=(n, widths[-1]))
-    return spec, params, X, Y
+__all__ = ["run"]
 
 
 def _plain_loop(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec, entries: int) -> None:
@@ -80,12 +41,6 @@ def _plain_loop(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec, entries:
         down = risk_of(current, X, Y, spec)
         array[index] = keep
         _ = (up - down) / (2 * h)
-
-
-def exponent(sizes: list[int], times: list[float]) -> float:
-    """The slope of log time against log size, least squares."""
-    slope, _ = np.polyfit(np.log(sizes), np.log(times), 1)
-    return float(slope)
 
 
 def _torch_risk(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec) -> tuple[Callable, tuple]:
@@ -118,19 +73,6 @@ def _gradcheck_seconds(params: list, X: np.ndarray, Y: np.ndarray, spec: Spec) -
         return None
     risk, tensors = _torch_risk(params, X, Y, spec)
     return seconds(lambda: torch.autograd.gradcheck(risk, tensors, fast_mode=False))
-
-
-def _throughput(quick: bool, say: Callable[[str], None]) -> None:
-    import manual
-    from reference.harness import check
-
-    few, many = (20, 120) if quick else (100, 1000)
-    check(manual.gradients, examples=10)  # compile the reference's buckets first
-    t_few = seconds(lambda: check(manual.gradients, examples=few, seed=1))
-    t_many = seconds(lambda: check(manual.gradients, examples=many, seed=1))
-    rate = (many - few) / max(t_many - t_few, 1e-9)
-    say(f"harness: check manual:gradients, {few} cases {t_few:.2f} s, {many} cases {t_many:.2f} s")
-    say(f"  marginal rate {rate:.0f} three-way checks a second (goal 200)")
 
 
 def _finite_differences(quick: bool, say: Callable[[str], None]) -> None:
@@ -247,56 +189,10 @@ def _directional(quick: bool, say: Callable[[str], None]) -> None:
     )
 
 
-def jitted_gradients(spec: Spec) -> tuple[Callable, Callable]:
-    """Jitted ``manual.gradients`` and jitted ``jax.grad`` of a plain forward pass, for ``spec``.
-
-    Both take (params, X, Y) as JAX arrays; call them inside ``computing_in(float64)``.
-    """
-    import jax
-    import jax.numpy as jnp
-
-    import manual
-    from reference.network import jax_activation, per_example_loss
-
-    def risk(current, X, Y):
-        a = X
-        for (W, b), name in zip(current, spec.activations, strict=True):
-            a = jax_activation(name)(a @ W + b)
-        return jnp.mean(per_example_loss(jnp, spec.loss, a, Y))
-
-    ours = jax.jit(lambda p, x, y: manual.gradients(p, x, y, spec))
-    return ours, jax.jit(jax.grad(risk))
-
-
 def _jit(quick: bool, say: Callable[[str], None]) -> None:
-    import jax
-    import jax.numpy as jnp
-
-    from reference.network import computing_in
-
     widths = (784, 64, 64, 10) if quick else (784, 512, 512, 10)
-    spec, params, X, Y = mlp(widths, ("relu", "relu", "identity"), "softmax_cross_entropy", 256)
-    with computing_in(np.float64):
-        jparams = [(jnp.asarray(W), jnp.asarray(b)) for W, b in params]
-        jX, jY = jnp.asarray(X), jnp.asarray(Y)
-        ours, theirs = jitted_gradients(spec)
-        square = jnp.asarray(np.random.default_rng(0).normal(size=(1024, 1024)))
-        matmul = jax.jit(lambda a: a @ a)
-        for fn, args in (
-            (ours, (jparams, jX, jY)),
-            (theirs, (jparams, jX, jY)),
-            (matmul, (square,)),
-        ):
-            jax.block_until_ready(fn(*args))
-        rounds = 10 if quick else 40
-        t_ours, t_theirs = [], []
-        for _ in range(rounds):  # interleaved: both see the same machine
-            t_ours.append(seconds(lambda: jax.block_until_ready(ours(jparams, jX, jY))))
-            t_theirs.append(seconds(lambda: jax.block_until_ready(theirs(jparams, jX, jY))))
-        t_mm = seconds(lambda: jax.block_until_ready(matmul(square)), 10)
-    a, b = statistics.median(t_ours), statistics.median(t_theirs)
-    flops = 3 * 2 * 256 * sum(i * o for i, o in itertools.pairwise(widths))
-    peak = 2 * 1024**3 / t_mm
+    rounds = 10 if quick else 40
+    a, b, peak, flops = time_jitted(widths, 256, np.float64, rounds)
     say(
         f"jitted gradient, {'-'.join(map(str, widths))} relu MLP, batch 256, float64: manual "
         f"{a * 1e3:.1f} ms, jax.grad {b * 1e3:.1f} ms (medians of {rounds}): ratio {a / b:.3f} "
@@ -310,5 +206,5 @@ def _jit(quick: bool, say: Callable[[str], None]) -> None:
 
 def run(quick: bool = False, say: Callable[[str], None] = print) -> None:
     """Every benchmark, in order; ``quick`` shrinks the sizes (for tests)."""
-    for part in (_throughput, _finite_differences, _directional, _jit):
+    for part in (throughput, cold_starts, _finite_differences, _directional, _jit, device_sizes):
         part(quick, say)

@@ -130,6 +130,7 @@ def _check(args: argparse.Namespace) -> int:
         time_limit=args.time_limit,
         precision=args.precision,
         case=args.case,
+        jobs=args.jobs,
         **chosen,
     )
     print(found.render())
@@ -337,6 +338,14 @@ def _check_command(commands: Any) -> None:
         default="standard",
         help="numerical standard: activation values accurate to a few units of roundoff of "
         "the activation's scale (standard, the default) or of each value (strict)",
+    )
+    check.add_argument(
+        "--jobs",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="worker processes that judge the cases (default 1); the same cases, verdict and "
+        "counterexample as one",
     )
     _scope_options(check)
     check.set_defaults(run=_check)

@@ -259,7 +259,7 @@ def time_one(width: int) -> dict[str, Any]:
     import manual
     from reference.fd import finite_differences
     from reference.network import computing_in
-    from reports.bench import jitted_gradients, mlp, per_call_seconds
+    from reports.bench_timing import jitted_gradients, mlp, per_call_seconds
 
     widths = (16, width, width, 1)
     spec, params, X, Y = mlp(widths, ("tanh", "tanh", "identity"), "square", 16)
@@ -293,7 +293,7 @@ METHODS = {
 
 def timings(tick: Callable[[], None]) -> dict[str, Any]:
     """Each witness's time as the parameter count grows, and the fitted growth exponents."""
-    from reports.bench import exponent
+    from reports.bench_timing import exponent
 
     rows = []
     for width in (8, 16, 32, 64, 128):

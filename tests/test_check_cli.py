@@ -124,8 +124,25 @@ def test_bench_prints_every_ratio():
         "check_grads",
         "jitted gradient",
         "matmul rate",
+        "--jobs 2",
+        "cold start",
+        "the second time",
     ):
         assert words in text
+
+
+def test_the_accelerator_sizes_run_here_at_quick_sizes():
+    # the paths a GPU machine runs, exercised on the CPU: every line measured, nothing failed
+    from reports.bench_device import device_sizes
+
+    lines: list[str] = []
+    device_sizes(quick=True, say=lines.append, accelerator=True)
+    text = "\n".join(lines)
+    assert text.count("jitted gradient") == 2  # float64 and float32
+    assert "float32 matmul rate" in text
+    assert "finite differences of every entry" in text
+    assert "directional check" in text
+    assert "FAILED" not in text
 
 
 def test_output_cut_short_by_the_reader_is_no_traceback():
@@ -150,7 +167,8 @@ def test_gradcheck_is_timed_on_the_same_function_where_torch_is_installed():
     # on the very R the finite differences difference.
     torch = pytest.importorskip("torch")
     from reference.fd import risk_of
-    from reports.bench import _gradcheck_seconds, _torch_risk, mlp
+    from reports.bench import _gradcheck_seconds, _torch_risk
+    from reports.bench_timing import mlp
 
     spec, params, X, Y = mlp((5, 4, 3, 1), ("tanh", "tanh", "identity"), "square", 6)
     risk, tensors = _torch_risk(params, X, Y, spec)

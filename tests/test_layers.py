@@ -49,6 +49,7 @@ LAYERS = {
         "reference.scope",
         "reference.conventions",
         "reference.draws",
+        "reference.running",
         "reference.account",
         "reference.harness",
     },

@@ -388,7 +388,7 @@ def test_each_cases_command_checks_that_case_alone(failing, capsys):
 
 
 def test_a_timing_is_a_loop_long_enough_to_measure():
-    from reports.bench import per_call_seconds
+    from reports.bench_timing import per_call_seconds
 
     calls = []
     seconds = per_call_seconds(lambda: calls.append(1), least=0.01, repeat=2)
