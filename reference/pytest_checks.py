@@ -39,6 +39,7 @@ def test_gradients_agree_on_random_networks(backprop_impl, request):
             dtype=config.getoption("backprop_dtype"),
             name=config.getoption("backprop_impl"),
             precision=config.getoption("backprop_precision"),
+            jobs=config.getoption("backprop_jobs"),
             **config._backprop_options,
         )
     except UsageError as exc:  # it declined every case drawn

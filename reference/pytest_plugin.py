@@ -71,6 +71,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="float64",
         help="precision the implementation is given and judged in (default float64)",
     )
+    group.addoption(
+        "--backprop-jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes that judge the random cases (as backprop-verify check --jobs)",
+    )
     from reference.scope import OPTION_KEYS
 
     for key in OPTION_KEYS:  # the scope and conventions (README, "Conventions")
@@ -110,6 +117,8 @@ def pytest_configure(config: pytest.Config) -> None:
         options(prefix="--backprop-", **chosen)
     except UsageError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if config.getoption("backprop_jobs") < 1:
+        raise pytest.UsageError("--backprop-jobs must be at least 1.")
     config._backprop_options = chosen  # type: ignore[attr-defined]
     checks = pathlib.Path(__file__).with_name("pytest_checks.py")
     config.args.append(str(checks))

@@ -61,6 +61,21 @@ def test_a_bug_fails_with_the_counterexample_and_the_diagnosis(homework):
     assert "run again with --hypothesis-seed" not in result.stdout.str()  # the seed was given
 
 
+def test_the_cases_can_run_on_worker_processes(homework):
+    # the same counterexample as one process gives (shrunk case and diagnosis), from two
+    result = homework.runpytest_subprocess(
+        *("--backprop-impl", "homework:averaged_bias", "--backprop-jobs", "2"),
+        *("--hypothesis-seed", "7", "-p", "no:cacheprovider"),
+    )
+    result.assert_outcomes(failed=1, passed=1)
+    result.stdout.fnmatch_lines(["*FAIL: wrong values*", "*formula 4*"])
+    bad = homework.runpytest_subprocess(
+        "--backprop-impl", "homework:gradients", "--backprop-jobs", "0"
+    )
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--backprop-jobs must be at least 1" in bad.stderr.str()
+
+
 def test_the_profile_and_the_seed_set_the_cases(homework):
     homework.makeconftest(
         "from hypothesis import settings\n"
