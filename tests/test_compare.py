@@ -88,7 +88,7 @@ def test_an_unresolved_or_undifferenced_entry_judges_nothing_even_nan():
 def test_the_ratio_is_the_distance_from_the_middle_over_the_half_width():
     fd = _fd(WITNESS)
     W, b = compare_to_fd(_candidate([2.0, 2.0, 7.0, 7.0, 5.0, 4.0]), fd).params
-    ratios, half_widths = W._measure()
+    ratios, half_widths = W.ratios(), W.tolerances()
     # smooth: |2 - 1| / 0.5; kink: |2 - (-2)| / 2; abstaining and undifferenced: 0; the point
     # [5, 5]: 0 over the smallest normal number, not 0 / 0
     assert ratios.tolist() == [[2.0, 2.0, 0.0, 0.0, 0.0]]
@@ -114,7 +114,7 @@ def test_the_candidates_own_bound_widens_both_edges_twice():
     assert (wrong.param, wrong.bad_entries) == ("b", [(0,)])
     W, b = compare_to_fd(_candidate([2.5, -4.5, 0.0, 0.0, 5.0, 3.5]), fd, bounds).params
     assert (W.bad_entries, b.bad_entries) == ([(0, 0)], [(0,)])
-    ratios, half_widths = W._measure()
+    ratios, half_widths = W.ratios(), W.tolerances()
     assert ratios[0, :2].tolist() == [1.5 / 1.0, 2.5 / 2.5]  # [0, 2] and [-4.5, 0.5]
     assert half_widths[0, 4] == 0.5  # the point 5 widened to [4.5, 5.5]
     assert compare_to_fd(inside, fd).message().startswith("against finite differences: ")
@@ -136,7 +136,7 @@ def test_the_autodiff_tolerance_is_twice_the_bound_plus_the_smallest_normal():
     edges = [(np.array([[1.5, TINY, -3.0]]), np.array([-TINY]))]
     assert verdict(edges).ok
     W, _ = verdict(edges).params
-    ratios, tolerance = W._measure()
+    ratios, tolerance = W.ratios(), W.tolerances()
     assert tolerance.tolist() == [[0.5, TINY, 1.0]]  # 2 e + t: 0.5 + t rounds to 0.5
     assert ratios.tolist() == [[1.0, 1.0, 1.0]]
     for entry, value in [(0, 1.5000000000000002), (1, 2 * TINY), (2, -3.0000000000000004)]:

@@ -838,3 +838,21 @@ def test_a_wide_richardson_error_widens_the_kink_interval_beyond_the_one_sided_v
     assert result.upper.tolist() == pytest.approx(
         [1 + H / 2 + H / 4 + 8 * NOISE, 1 + y / 3 + 6 * NOISE], rel=1e-9, abs=0
     )
+
+
+def test_a_kink_in_a_later_layer_counts_though_the_layer_after_it_has_none():
+    # z^(2) = 1 + (2^-30 - 1) = 2^-30 exactly, a relu a hair above its corner: every step in
+    # W^(1) or b^(1) (at least 2^-22 after the retries) moves it across; layer 3's relu stays near
+    # 5, far from its own corner. R = relu(relu(z^(2)) + 5) = z^(2) + 5, so ∂R/∂W^(1) = x = 1.
+    spec = Spec((1, 1, 1, 1), ("identity", "relu", "relu"), "output")
+    params = [
+        (np.array([[1.0]]), np.array([0.0])),
+        (np.array([[1.0]]), np.array([2.0**-30 - 1.0])),
+        (np.array([[1.0]]), np.array([5.0])),
+    ]
+    result = finite_differences(params, np.array([[1.0]]), np.zeros((1, 1)), spec)
+    (kink_W, kink_b), _, _ = result.kink
+    assert kink_W[0, 0]
+    assert kink_b[0]
+    (low, _), (high, _) = result.lower[0], result.upper[0]
+    assert low[0, 0] <= 1.0 <= high[0, 0]
