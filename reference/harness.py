@@ -93,6 +93,7 @@ class CheckResult:
     scope: Scope = field(default_factory=Scope)
     conventions: Conventions = field(default_factory=Conventions)
     draws: list[int] = field(default_factory=list)  # each case run: its number in the draw
+    drawn: ThreeWay | None = None  # the verdict on the first failing case as drawn (unshrunk)
 
     @property
     def ok(self) -> bool:
@@ -289,6 +290,7 @@ def check(
     if tally.first is not None:
         found.failed_at, drawn_case, result = tally.first
         found.failed_at = case if case is not None else found.failed_at  # its number in the draw
+        found.drawn = result
         found.case, found.result, found.shrink_examples = _shrunk(drawn_case, result, run, scope)
         found.diagnosis = _diagnosis(found.case, found.result, [result], run)
     found.elapsed = time.perf_counter() - started

@@ -181,6 +181,64 @@ def _report(args: argparse.Namespace) -> int:
     return 0 if data["verdict"]["verdict"] == "pass" else 1
 
 
+def _grade(args: argparse.Namespace) -> int:
+
+    from reference.rubric import default_items, load_rubric
+    from reference.scope import options
+    from reports.class_report import write_outputs
+    from reports.grade import collect, grade_class
+    from reports.isolate import Limits
+
+    if args.time_limit <= 0:
+        raise UsageError("--time-limit must be more than 0 seconds: each submission needs one.")
+    chosen = _options(args)
+    scope, _ = options(**chosen)
+    items = load_rubric(args.rubric, scope) if args.rubric else default_items(scope)
+    submissions = collect(args.submissions, args.function)
+    out = _writable(args.out)
+    limits = Limits(args.time_limit, args.memory_limit)
+    total = sum(item.points for item in items)
+
+    def done(graded: Any) -> None:
+        why = f" (not graded: {graded.reason})" if graded.reason else ""
+        print(f"{graded.submission.name}: {graded.score:g} of {total:g}{why}", flush=True)
+
+    graded = grade_class(
+        submissions,
+        items,
+        function=args.function,
+        seed=args.seed,
+        options=chosen,
+        jobs=args.jobs,
+        limits=limits,
+        done=None if args.quiet else done,
+    )
+    write_outputs(graded, out, args.seed)
+    scores = sorted(g.score for g in graded)
+    print(
+        f"Graded {len(graded)} submissions: median {scores[len(scores) // 2]:g} of {total:g}. "
+        f"Class report: {out / 'class.html'} (also grades.csv and results.json per submission)"
+    )
+    return 0
+
+
+def _writable(folder: str) -> Any:
+    """``folder`` as a Path, made and checked writable; ``UsageError`` in one sentence."""
+    from pathlib import Path
+
+    out = Path(folder)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {folder!r} is a file, not a directory.")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".backprop-verify-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"cannot write to {folder!r}: {exc.strerror}.") from None
+    return out
+
+
 def _bench(args: argparse.Namespace) -> int:
     from reports.bench import run
 
@@ -261,7 +319,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_trace_command, _check_command, _report_command, _bench_command):
+    for add in (_trace_command, _check_command, _report_command, _grade_command, _bench_command):
         add(commands)
     return parser
 
@@ -378,6 +436,56 @@ def _report_command(commands: Any) -> None:
     )
     _scope_options(report)
     report.set_defaults(run=_report)
+
+
+def _grade_command(commands: Any) -> None:
+    from reports.grade import DEFAULT_GRADES_OUT, DEFAULT_MEGABYTES, DEFAULT_SECONDS
+
+    grade = commands.add_parser(
+        "grade",
+        help="grade a class of submissions against a rubric in lecture terms",
+        description="Grade each SUBMISSION (a .py file, or a folder holding one) in a process "
+        "of its own, with limits, against a rubric of the lecture's formulas, each activation "
+        "and loss, the batch, the exercises, determinism and robustness. Writes "
+        "results.json per submission (Gradescope's format), grades.csv and class.html. Exit 0: "
+        "every submission was graded (whatever its score); 2: a usage error.",
+    )
+    grade.add_argument("submissions", nargs="+", metavar="SUBMISSION", help=".py files or folders")
+    grade.add_argument(
+        "--function", default="gradients", help="the function to grade (default gradients)"
+    )
+    grade.add_argument(
+        "--out",
+        default=DEFAULT_GRADES_OUT,
+        metavar="DIR",
+        help=f"directory to write into (default ./{DEFAULT_GRADES_OUT})",
+    )
+    grade.add_argument(
+        "--rubric", metavar="FILE", help="a TOML file whose [points] table sets the points"
+    )
+    grade.add_argument(
+        "--jobs", type=_positive, default=1, metavar="N", help="submissions graded at once"
+    )
+    grade.add_argument(
+        "--time-limit",
+        type=_seconds,
+        default=DEFAULT_SECONDS,
+        metavar="S",
+        help=f"seconds (wall clock and CPU) one submission may take (default {DEFAULT_SECONDS:g})",
+    )
+    grade.add_argument(
+        "--memory-limit",
+        type=_whole(256, "must be at least 256 (JAX itself needs about 200 MB)"),
+        default=DEFAULT_MEGABYTES,
+        metavar="MB",
+        help=f"megabytes of data memory one submission may use (default {DEFAULT_MEGABYTES})",
+    )
+    grade.add_argument(
+        "--seed", type=_seed, default=0, metavar="S", help="seed of the draws (default 0)"
+    )
+    grade.add_argument("--quiet", action="store_true", help="no line per submission")
+    _scope_options(grade)
+    grade.set_defaults(run=_grade)
 
 
 def _bench_command(commands: Any) -> None:

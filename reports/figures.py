@@ -190,3 +190,14 @@ def figures(data: dict[str, Any]) -> dict[str, bytes]:
         if "timings" in data:
             drawn["timings"] = _figure_timings(data)
     return drawn
+
+
+def score_histogram(scores: list[float], max_score: float) -> bytes:
+    """The class's scores, one bar per tenth of the maximum, as PNG bytes."""
+    figure, (axes,) = _figure(2.6)
+    edges = np.linspace(0, max_score, 11) if max_score > 0 else np.linspace(0, 1, 11)
+    axes.hist(scores, bins=edges, color=OKABE_ITO["blue"], edgecolor="white")
+    axes.set_xlabel(f"score (of {max_score:g})")
+    axes.set_ylabel("submissions")
+    axes.yaxis.get_major_locator().set_params(integer=True)
+    return _png(figure)

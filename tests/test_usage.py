@@ -55,6 +55,12 @@ USAGE_ERRORS = [
     ),
     (["trace", "--weights", "[[[1]]]", "--x", "[1]", "--loss", "hinge"], "unknown loss"),
     (["trace", "--weights", "[[[1]]]", "--x", "[1]", "--biases", "[[1, 2]]"], "--biases must be"),
+    # grade
+    (["grade", "no/such/submission.py"], "no submission at 'no/such/submission.py'"),
+    (["grade", "mutants.py", "--memory-limit", "100"], "--memory-limit: must be at least 256"),
+    (["grade", "mutants.py", "--time-limit", "0"], "--time-limit must be more than 0 seconds"),
+    (["grade", "mutants.py", "--rubric", "no-such-rubric.toml"], "cannot read the rubric"),
+    (["grade", "mutants.py", "--rubric", "pyproject_bad.toml"], "is no item"),
     # the command itself
     (["frobnicate"], "invalid choice"),
 ]
@@ -70,8 +76,12 @@ def status_of(args: list[str]) -> int:
 
 @pytest.mark.parametrize(("args", "words"), USAGE_ERRORS, ids=" ".join)
 def test_a_usage_error_exits_2_with_one_line(args, words, in_tests, capsys, tmp_path):
-    if args[0] == "report":
+    if args[0] in ("report", "grade"):
         args = [*args, "--out", str(tmp_path)]
+    if "pyproject_bad.toml" in args:  # a rubric that names no item of the rubric
+        rubric = tmp_path / "rubric.toml"
+        rubric.write_text('[points]\n"formula-5" = 3\n')
+        args = [str(rubric) if a == "pyproject_bad.toml" else a for a in args]
     code = status_of(args)
     out, err = capsys.readouterr()
     assert code == 2

@@ -1,0 +1,5 @@
+import sys
+
+
+def gradients(params, X, Y, spec):
+    sys.exit(3)

@@ -1,0 +1,3 @@
+def gradients(params, X, Y, spec):
+    while True:
+        pass

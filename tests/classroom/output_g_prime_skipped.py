@@ -1,0 +1,16 @@
+"""The output layer's delta without g'(z^(L))."""
+
+from _student import ACTIVATIONS, LOSS_DERIVATIVES, forward
+
+
+def gradients(params, X, Y, spec):
+    zs, acts = forward(params, X, spec)
+    L = len(params)
+    dA = LOSS_DERIVATIVES[spec.loss](acts[L], Y) / len(X)
+    grads = [None] * L
+    for layer in range(L, 0, -1):
+        slope = 1.0 if layer == L else ACTIVATIONS[spec.activations[layer - 1]][1](zs[layer])
+        delta = dA * slope
+        grads[layer - 1] = (acts[layer - 1].T @ delta, delta.sum(axis=0))
+        dA = delta @ params[layer - 1][0].T
+    return grads
