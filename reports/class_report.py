@@ -48,14 +48,15 @@ def common_mistakes(class_: list[Graded]) -> list[dict[str, Any]]:
     counts: collections.Counter = collections.Counter()
     who: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
     for graded in class_:
-        if graded.reason:  # not graded at all: one mistake, not one per item
-            keys = [("not graded", graded.reason)]
-        else:
-            keys = [
-                (item.key, graded.mistakes.get(item.key) or "failed")
-                for item in graded.items
-                if not graded.passed.get(item.key, False)
-            ]
+        keys = [
+            (item.key, graded.mistakes.get(item.key) or graded.reason or "failed")
+            for item in graded.items
+            if not graded.passed.get(item.key, False)
+        ]
+        if graded.reason or (
+            len(keys) == len(graded.items) > 1 and len({m for _, m in keys}) == 1
+        ):  # not graded, or every item lost to one cause: one mistake, not one per item
+            keys = [("every item", graded.reason or keys[0][1])]
         for key in keys:
             counts[key] += 1
             who[key].append(graded.submission.name)
