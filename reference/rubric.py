@@ -373,13 +373,15 @@ def grade(
     seed: int = 0,
     time_limit: float | None = 10.0,
     fresh: Callable[[], Callable] | None = None,
+    name: str | None = None,
     **scope_and_conventions: Any,
 ) -> list[ItemResult]:
     """Every item of the rubric decided for ``implementation`` (see the module).
 
     ``fresh()`` gives the implementation anew (its module imported again): once it has shown
     state kept between calls, each later probe starts from a fresh one, so that the state that
-    costs determinism costs nothing else.
+    costs determinism costs nothing else. ``name`` (``MODULE:FUNCTION``) lets each
+    counterexample's snippet import the implementation.
     """
     scope, conventions = options(**scope_and_conventions)
     given = {key: value for key, value in scope_and_conventions.items() if value is not None}
@@ -393,6 +395,7 @@ def grade(
             examples=examples,
             seed=seed,
             time_limit=time_limit,
+            name=name,
             **{**given, "values": "moderate", **narrowed},
         )
 

@@ -45,7 +45,9 @@ def _grade(job: dict[str, Any]) -> dict[str, Any]:
         return {"error": f"importing the submission failed: {last}"}
     items = [Item(**item) for item in job["items"]]
     fresh = functools.partial(_load, job["file"], job["function"])
-    results = grade(implementation, items, seed=job["seed"], fresh=fresh, **job["options"])
+    name = f"{os.path.splitext(os.path.basename(job['file']))[0]}:{job['function']}"
+    options = job["options"]
+    results = grade(implementation, items, seed=job["seed"], fresh=fresh, name=name, **options)
     return {
         "items": [
             {"key": r.item.key, "passed": r.passed, "output": r.output, "mistake": r.mistake}

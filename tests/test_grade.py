@@ -237,3 +237,15 @@ def test_a_rubric_sets_the_points_and_leaves_out_zeroes(tmp_path):
     [square] = [t for t in results["tests"] if t["name"].startswith("loss-square")]
     assert (square["score"], square["max_score"]) == (0, 20)
     assert results["max_score"] == 100 - 3 + 20 - 5
+
+
+def test_submissions_in_other_conventions_are_graded_in_them(tmp_path):
+    # Nielsen's network.py: W as (n_l, n_{l-1}), examples as columns, b as a column
+    files = [str(CLASS / "nielsen" / f"{n}.py") for n in ("correct_nielsen", "bias_mean_nielsen")]
+    flags = ["--layout", "out-in", "--examples-as", "columns", "--bias", "column"]
+    assert main(["grade", *files, "--out", str(tmp_path), "--quiet", "--jobs", "2", *flags]) == 0
+    assert lost(tmp_path) == {"correct_nielsen": set(), "bias_mean_nielsen": {"batch"}}
+    results = json.loads((tmp_path / "bias_mean_nielsen" / "results.json").read_text())
+    [batch] = [t for t in results["tests"] if t["name"].startswith("batch")]
+    assert "it is averaged over the batch instead of summed" in batch["output"]
+    assert "from bias_mean_nielsen import gradients" in batch["output"]  # its snippet runs it
