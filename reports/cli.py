@@ -147,23 +147,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    import os
-    from pathlib import Path
-
     implementation, name = None, None
     if args.impl is not None:
         implementation, name = load_implementation(args.impl), args.impl
     chosen = _options(args)
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {args.out!r} is a file, not a directory.")
-    try:
-        (out / "figures").mkdir(parents=True, exist_ok=True)
-        probe = out / ".backprop-verify-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write the report to {args.out!r}: {exc.strerror}.") from None
+    out = _writable(os.path.join(args.out, "figures"), "the report", args.out).parent
     from reports.report import build, summary_line
 
     data = build(
@@ -195,7 +183,7 @@ def _grade(args: argparse.Namespace) -> int:
     scope, _ = options(**chosen)
     items = load_rubric(args.rubric, scope) if args.rubric else default_items(scope)
     submissions = collect(args.submissions, args.function)
-    out = _writable(args.out)
+    out = _writable(args.out, "the grades")
     limits = Limits(args.time_limit, args.memory_limit)
     total = sum(item.points for item in items)
 
@@ -222,20 +210,23 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writable(folder: str) -> Any:
-    """``folder`` as a Path, made and checked writable; ``UsageError`` in one sentence."""
+def _writable(folder: str, what: str, given: str | None = None) -> Any:
+    """``folder`` as a Path, made and checked writable; ``UsageError`` in one sentence that
+    names ``given``, the --out the user typed (default ``folder``)."""
     from pathlib import Path
 
+    given = folder if given is None else given
     out = Path(folder)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {folder!r} is a file, not a directory.")
+    for part in (Path(given), out):
+        if part.exists() and not part.is_dir():
+            raise UsageError(f"--out {given!r} is a file, not a directory.")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / ".backprop-verify-write-test"
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise UsageError(f"cannot write to {folder!r}: {exc.strerror}.") from None
+        raise UsageError(f"cannot write {what} to {given!r}: {exc.strerror}.") from None
     return out
 
 
