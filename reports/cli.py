@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
-from typing import Any, NoReturn
+from typing import Any
 
 from reference.harness import (
     DEFAULT_EXAMPLES,
@@ -15,6 +14,18 @@ from reference.harness import (
     load_implementation,
 )
 from reports.cache import use_compilation_cache
+from reports.cli_options import (
+    Parser,
+    chosen_options,
+    draw_options,
+    positive,
+    scope_options,
+    seconds,
+    seed_number,
+    whole,
+    writable_file,
+    writable_folder,
+)
 from reports.report import DEFAULT_OUT, REPORT_EXAMPLES
 
 __all__ = ["main"]
@@ -46,81 +57,13 @@ def _trace(args: argparse.Namespace) -> int:
     return 0 if result.agrees else 1
 
 
-#: The scope and conventions options (``../CONTRACT.md`` section 5): metavar, help.
-_SCOPE_HELP = {
-    "activations": ("NAMES", "comma-separated activations allowed in hidden layers"),
-    "output_activations": ("NAMES", "activations allowed in the output layer"),
-    "losses": ("NAMES", "losses allowed"),
-    "depth": ("A-B", "number of layers L (a single number fixes it)"),
-    "width": ("A-B", "units of each hidden layer"),
-    "inputs": ("A-B", "n_0, the inputs"),
-    "outputs": ("A-B", "n_L, the outputs"),
-    "batch": ("A-B", "examples n"),
-    "values": ("moderate|all", "moderate: no activation or loss overflows (default all)"),
-    "targets": ("any|one-hot", "one-hot: one-hot softmax targets, 0/1 logistic ones"),
-}
-_CONVENTION_HELP = {
-    "layout": ("in-out|out-in", "W as (n_{l-1}, n_l) (default) or (n_l, n_{l-1})"),
-    "examples_as": ("rows|columns", "examples as rows of X and Y (default) or as columns"),
-    "bias": ("flat|column|row", "b as (n_l,) (default), (n_l, 1) or (1, n_l)"),
-    "params": (
-        "pairs|vector|dict",
-        "[(W, b), ...] (default), the lecture's parameter vector, or {'W1': ..., 'b1': ...}",
-    ),
-    "reduction": ("mean|sum", "the gradient of the mean loss (default) or of the sum"),
-    "loss_scale": ("C", "the implementation's loss is C times the contract's (0.5: ½ Σ (H-y)²)"),
-}
-
-
-def _scope_options(parser: argparse.ArgumentParser) -> None:
-    """The scope and conventions flags; None where not given (pyproject.toml may set them)."""
-    scope = parser.add_argument_group("scope (what is drawn; default everything)")
-    for key, (metavar, text) in _SCOPE_HELP.items():
-        scope.add_argument(f"--{key.replace('_', '-')}", metavar=metavar, help=text)
-    conventions = parser.add_argument_group(
-        "conventions (how the implementation takes its arguments; default the contract's)"
-    )
-    for key, (metavar, text) in _CONVENTION_HELP.items():
-        conventions.add_argument(f"--{key.replace('_', '-')}", metavar=metavar, help=text)
-    conventions.add_argument(
-        "--labels",
-        action="store_true",
-        default=None,
-        help="softmax_cross_entropy targets as integer class labels of shape (n,)",
-    )
-
-
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    """The scope and conventions asked for: pyproject.toml's [tool.backprop-verify] table in
-    the current directory, then the flags given (they win); checked here, so that a bad value
-    stops before any work."""
-    from reference.scope import OPTION_KEYS, options, pyproject_options
-
-    chosen = pyproject_options()
-    chosen.update(
-        {key: getattr(args, key) for key in OPTION_KEYS if getattr(args, key) is not None}
-    )
-    options(**chosen)
-    return chosen
-
-
 def _check(args: argparse.Namespace) -> int:
     from reference.harness import check
 
     implementation = load_implementation(args.target)
-    chosen = _options(args)
+    chosen = chosen_options(args)
     if args.json is not None:  # fail before the work, and leave no file behind
-        folder = os.path.dirname(os.path.abspath(args.json))
-        if os.path.isdir(args.json):
-            why = "it is a directory"
-        elif not os.path.isdir(folder):
-            why = "no such directory"
-        elif not os.access(folder, os.W_OK):
-            why = "permission denied"
-        else:
-            why = None
-        if why is not None:
-            raise UsageError(f"cannot write the JSON report to {args.json!r}: {why}.")
+        writable_file(args.json, "the JSON report")
     found = check(
         implementation,
         examples=args.examples,
@@ -150,8 +93,8 @@ def _report(args: argparse.Namespace) -> int:
     implementation, name = None, None
     if args.impl is not None:
         implementation, name = load_implementation(args.impl), args.impl
-    chosen = _options(args)
-    out = _writable(os.path.join(args.out, "figures"), "the report", args.out).parent
+    chosen = chosen_options(args)
+    out = writable_folder(os.path.join(args.out, "figures"), "the report", args.out).parent
     from reports.report import build, summary_line
 
     data = build(
@@ -179,11 +122,11 @@ def _grade(args: argparse.Namespace) -> int:
 
     if args.time_limit <= 0:
         raise UsageError("--time-limit must be more than 0 seconds: each submission needs one.")
-    chosen = _options(args)
+    chosen = chosen_options(args)
     scope, _ = options(**chosen)
     items = load_rubric(args.rubric, scope) if args.rubric else default_items(scope)
     submissions = collect(args.submissions, args.function)
-    out = _writable(args.out, "the grades")
+    out = writable_folder(args.out, "the grades")
     limits = Limits(args.time_limit, args.memory_limit)
     total = sum(item.points for item in items)
 
@@ -210,75 +153,11 @@ def _grade(args: argparse.Namespace) -> int:
     return 0
 
 
-def _writable(folder: str, what: str, given: str | None = None) -> Any:
-    """``folder`` as a Path, made and checked writable; ``UsageError`` in one sentence that
-    names ``given``, the --out the user typed (default ``folder``)."""
-    from pathlib import Path
-
-    given = folder if given is None else given
-    out = Path(folder)
-    for part in (Path(given), out):
-        if part.exists() and not part.is_dir():
-            raise UsageError(f"--out {given!r} is a file, not a directory.")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / ".backprop-verify-write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UsageError(f"cannot write {what} to {given!r}: {exc.strerror}.") from None
-    return out
-
-
 def _bench(args: argparse.Namespace) -> int:
     from reports.bench import run
 
     run(quick=args.quick)
     return 0
-
-
-def _whole(least: int, rule: str):
-    """An argparse type: a whole number of at least ``least`` (``rule`` says so otherwise)."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < least:
-            raise argparse.ArgumentTypeError(f"{rule}, got {value}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    """An argparse type: a finite number of seconds, not negative."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a finite number, not negative, got {text}")
-    return value
-
-
-_positive = _whole(1, "must be at least 1")
-_seed = _whole(0, "must not be negative")
-
-
-def _draw_options(parser: argparse.ArgumentParser, examples: int, where: str) -> None:
-    """``--examples N`` and ``--seed S``: how many random cases, and the seed they come from."""
-    parser.add_argument(
-        "--examples",
-        type=_positive,
-        default=examples,
-        metavar="N",
-        help=f"random cases {where} (default {examples})",
-    )
-    parser.add_argument(
-        "--seed", type=_seed, default=0, metavar="S", help="seed of the draw (default 0)"
-    )
 
 
 def _usage(message: str) -> int:
@@ -295,16 +174,8 @@ def _version() -> str:
         return "(not installed)"
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (no usage dump) and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        message = message[0].lower() + message[1:] if message else message
-        self.exit(2, f"{self.prog}: error: {message.rstrip('.')}.\n")
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog="backprop-verify",
         description="Prove a hand-written backpropagation right, or show where it is wrong.",
     )
@@ -359,17 +230,17 @@ def _check_command(commands: Any) -> None:
         ),
     )
     check.add_argument("target", metavar="MODULE:FUNCTION", help="the implementation to check")
-    _draw_options(check, DEFAULT_EXAMPLES, "to draw")
+    draw_options(check, DEFAULT_EXAMPLES, "to draw")
     check.add_argument("--json", metavar="PATH", help="also write the verdict as JSON to PATH")
     check.add_argument(
         "--case",
-        type=_positive,
+        type=positive,
         metavar="K",
         help="check only case K of the draw from the seed, alone (as the report numbers cases)",
     )
     check.add_argument(
         "--time-limit",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_TIME_LIMIT,
         metavar="S",
         help="seconds one call of the implementation may take before it counts as a failure "
@@ -390,13 +261,13 @@ def _check_command(commands: Any) -> None:
     )
     check.add_argument(
         "--jobs",
-        type=_positive,
+        type=positive,
         default=1,
         metavar="N",
         help="worker processes that judge the cases (default 1); the same cases, verdict and "
         "counterexample as one",
     )
-    _scope_options(check)
+    scope_options(check)
     check.set_defaults(run=_check)
 
 
@@ -415,7 +286,7 @@ def _report_command(commands: Any) -> None:
         metavar="DIR",
         help=f"directory to write into (default ./{DEFAULT_OUT})",
     )
-    _draw_options(report, REPORT_EXAMPLES, "in the sweep")
+    draw_options(report, REPORT_EXAMPLES, "in the sweep")
     report.add_argument(
         "--impl",
         metavar="MODULE:FUNCTION",
@@ -425,7 +296,7 @@ def _report_command(commands: Any) -> None:
     report.add_argument(
         "--no-timing", action="store_true", help="leave out the timing of the witnesses"
     )
-    _scope_options(report)
+    scope_options(report)
     report.set_defaults(run=_report)
 
 
@@ -455,27 +326,27 @@ def _grade_command(commands: Any) -> None:
         "--rubric", metavar="FILE", help="a TOML file whose [points] table sets the points"
     )
     grade.add_argument(
-        "--jobs", type=_positive, default=1, metavar="N", help="submissions graded at once"
+        "--jobs", type=positive, default=1, metavar="N", help="submissions graded at once"
     )
     grade.add_argument(
         "--time-limit",
-        type=_seconds,
+        type=seconds,
         default=DEFAULT_SECONDS,
         metavar="S",
         help=f"seconds (wall clock and CPU) one submission may take (default {DEFAULT_SECONDS:g})",
     )
     grade.add_argument(
         "--memory-limit",
-        type=_whole(256, "must be at least 256 (JAX itself needs about 200 MB)"),
+        type=whole(256, "must be at least 256 (JAX itself needs about 200 MB)"),
         default=DEFAULT_MEGABYTES,
         metavar="MB",
         help=f"megabytes of data memory one submission may use (default {DEFAULT_MEGABYTES})",
     )
     grade.add_argument(
-        "--seed", type=_seed, default=0, metavar="S", help="seed of the draws (default 0)"
+        "--seed", type=seed_number, default=0, metavar="S", help="seed of the draws (default 0)"
     )
     grade.add_argument("--quiet", action="store_true", help="no line per submission")
-    _scope_options(grade)
+    scope_options(grade)
     grade.set_defaults(run=_grade)
 
 

@@ -52,6 +52,7 @@ LAYERS = {
         "reference.running",
         "reference.account",
         "reference.harness",
+        "reference.rubric_items",
         "reference.rubric",
     },
     "faces": {"reference", "reference.pytest_plugin", "reference.pytest_checks", "reports"},
