@@ -59,6 +59,9 @@ def _grade(job: dict[str, Any]) -> dict[str, Any]:
 def main(job_path: str) -> None:
     with open(job_path) as stream:
         job = json.load(stream)
+    from reports.isolate import apply_limits
+
+    apply_limits(*job["limits"])  # before the submission, or anything it could outgrow
     from reports.cache import use_compilation_cache
 
     use_compilation_cache()

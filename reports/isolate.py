@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Isolated", "Limits", "run_isolated"]
+__all__ = ["Isolated", "Limits", "apply_limits", "run_isolated"]
 
 #: The most bytes of a submission's own output kept (its head and its tail), and the largest
 #: file it may write (its output included): past it, SIGXFSZ ends the grading.
@@ -41,12 +41,15 @@ class Isolated:
     seconds: float
 
 
-def _limit(limits: Limits) -> None:  # runs in the child, before the worker starts
+def apply_limits(seconds: float, megabytes: int) -> None:
+    """Limit this process (the worker calls it first, before it imports the submission): CPU
+    time, data memory, and the size of any file it writes; what runs after this cannot raise
+    them past their hard limits."""
     import resource
 
-    cpu = max(1, int(limits.seconds))
+    cpu = max(1, int(seconds))
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-    data = limits.megabytes * 2**20
+    data = megabytes * 2**20
     resource.setrlimit(resource.RLIMIT_DATA, (data, data))
     resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_FILE, OUTPUT_FILE))
 
@@ -80,7 +83,11 @@ def run_isolated(job: dict[str, Any], limits: Limits) -> Isolated:
     """Grade ``job`` (see ``reports.grade_worker``) in a fresh process inside ``limits``."""
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="backprop-verify-grade-") as scratch:
-        job = {**job, "result": os.path.join(scratch, "result.json")}
+        job = {
+            **job,
+            "result": os.path.join(scratch, "result.json"),
+            "limits": [limits.seconds, limits.megabytes],
+        }
         job_path = os.path.join(scratch, "job.json")
         with open(job_path, "w") as stream:
             json.dump(job, stream)
@@ -105,7 +112,6 @@ def run_isolated(job: dict[str, Any], limits: Limits) -> Isolated:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, killed whole
-                preexec_fn=lambda: _limit(limits),
             )
             timed_out = False
             try:
