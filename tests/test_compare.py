@@ -7,6 +7,7 @@ Powers of two and small integers throughout, so that every sum and quotient belo
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -102,6 +103,21 @@ def test_the_ratio_is_the_distance_from_the_middle_over_the_half_width():
     )
     assert (W.worst_ratio, W.worst_entry) == (2.0, (0, 0))  # the first of the two largest
     assert W.bad_entries == [(0, 0), (0, 1)]
+
+
+def test_a_comparison_sent_to_another_process_keeps_its_measures_and_its_verdict():
+    # check --jobs pickles each case's comparisons in the worker: the measure, a closure over
+    # the witness, goes as its values (the ratios and half widths of the test above)
+    fd = _fd(WITNESS)
+    W, b = compare_to_fd(_candidate([2.0, 2.0, 7.0, 7.0, 5.0, 4.0]), fd).params
+    state = W.__getstate__()
+    assert state["_measure"]()[0].tolist() == [[2.0, 2.0, 0.0, 0.0, 0.0]]
+    assert W.__dict__["_measure"] is not state["_measure"]  # the original keeps its own
+    sent = pickle.loads(pickle.dumps(W))
+    assert sent.ratios().tolist() == [[2.0, 2.0, 0.0, 0.0, 0.0]]
+    assert sent.tolerances().tolist() == [[0.5, 2.0, TINY, TINY, TINY]]
+    assert (sent.ok, sent.bad_entries, sent.worst_entry) == (False, [(0, 0), (0, 1)], (0, 0))
+    assert pickle.loads(pickle.dumps(b)).ratios().tolist() == [2.0]
 
 
 def test_the_candidates_own_bound_widens_both_edges_twice():
