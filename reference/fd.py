@@ -214,7 +214,7 @@ def finite_differences(
             h = step_for(stacked, dtype, reach).reshape(-1)
         else:
             h = np.full(stacked.size, step, dtype=dtype)
-        for attempt in range(RETRIES + 1):
+        for _ in range(RETRIES + 1):  # the last attempt's results stand, settled or not
             risks, crossings = layer_entries(
                 layer, params, A, Y, spec, Z, pending, h[pending], chunk
             )
@@ -222,8 +222,6 @@ def finite_differences(
             estimate = stencil_estimate(risks, base, h[pending], rounding)
             kink = crossings >= 1
             settled = ~kink & estimate.expanding
-            if attempt == RETRIES:
-                settled[:] = True
             for key in ("value", "error", "lower", "upper"):
                 result["gradients" if key == "value" else key][pending] = getattr(estimate, key)
             result["step"][pending] = h[pending]

@@ -91,9 +91,10 @@ def layer_entries(
     points = len(OFFSETS)
     risks = np.empty((entries.size, points), dtype=A_prev.dtype)
     crossings = np.zeros(entries.size, dtype=np.int64)
-    width_after = spec.widths[min(layer + 1, spec.depth)]
+    width_after = spec.widths[min(layer + 1, spec.depth)]  # pragma: no mutate
     per_chunk = max(1, chunk // (points * max(1, n * width_after // 64)))  # pragma: no mutate
-    work = entries.size * points * n * (1 + width_after)  # the column, then the next layer
+    # the column, then the next layer: it picks the path (both give R up to rounding)
+    work = entries.size * points * n * (1 + width_after)  # pragma: no mutate
     # float64 only: the forward-error model's 4 u |a| per activation is checked for XLA's
     # float64 activations (tests/test_fd.py), not for its float32 approximations
     if layer < spec.depth and work >= COMPILE_ABOVE and A_prev.dtype == np.float64:

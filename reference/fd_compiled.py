@@ -83,7 +83,8 @@ def _onward(
         a = jax_activation(spec.activations[current - 1])(z)
         if current < spec.depth:
             W, b = later[offset]
-            if W.shape[1] <= 8:  # reductions along the minor axis, one per unit
+            # narrow: reductions along the minor axis, one per unit (R up to rounding)
+            if W.shape[1] <= 8:  # pragma: no mutate
                 z = jnp.stack([jnp.sum(a * W[:, k], axis=-1) for k in range(W.shape[1])], -1)
             else:
                 z = a @ W

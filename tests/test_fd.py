@@ -10,7 +10,7 @@ import reference.fd as fd_module
 import reference.fd_batched as batched_module
 import reference.fd_compiled as compiled_module
 from reference import Spec, autodiff_gradients
-from reference.fd import RETRIES, SHRINK, finite_differences, risk_of
+from reference.fd import finite_differences, risk_of
 from reference.fd_rounding import (
     forward_error,
     forward_prefix,
@@ -89,7 +89,8 @@ def test_kink_inside_the_first_step_is_stepped_around():
 
 
 def test_kink_inside_the_smallest_step_is_marked():
-    h = float(step_for(np.array(0.25), np.float64)) / SHRINK**RETRIES
+    # three retries and no more, each step 16 times smaller: the last step is h / 16^3
+    h = float(step_for(np.array(0.25), np.float64)) / 16**3
     result = scalar("relu", "output", 0.25, bias=-0.25 + h / 8)
     assert only(result, "kink")
     assert only(result, "step") == h
@@ -304,6 +305,8 @@ COMPILED_CASES = [
     ((4, 3, 10, 1), ("softplus", "sigmoid", "tanh"), "logistic"),
     ((3, 6, 5, 4), ("relu", "tanh", "sigmoid"), "output"),
     ((3, 4, 6, 2), ("relu", "relu", "identity"), "square"),
+    # depth 4: layers after the first recomputed one, 10 units wide (a matrix product there)
+    ((2, 3, 4, 10, 2), ("tanh", "relu", "sigmoid", "identity"), "square"),
 ]
 
 
@@ -740,6 +743,31 @@ def test_the_worst_entries_picked_are_those_beyond_their_tolerance_nan_first():
     # b^(3): after W^(3)'s 2 * 5 = 10 entries, the two beyond 1
     assert chosen[2] == {10 + 1, 10 + 3} - set(random[2].tolist())
     assert chosen[0] == set()
+
+
+def test_a_fixed_step_is_the_step_of_every_entry():
+    # R = (w + b)^2 at w = 0.5, b = 0, x = 1, y = 0 (identity, square loss): dR/dw = dR/db =
+    # 2 (w + b) = 1. Central differences are exact on a quadratic, and with a power-of-two step
+    # every R value here is exact too, so every estimate is 1 exactly, at the step given
+    spec = Spec((1, 1), ("identity",), "square")
+    params = [(np.array([[0.5]]), np.array([0.0]))]
+    result = finite_differences(params, ONE, np.zeros((1, 1)), spec, step=2.0**-6)
+    assert only(result, "step") == only(result, "step", 1) == 2.0**-6
+    assert only(result, "gradients") == only(result, "gradients", 1) == 1.0
+
+
+def test_chunks_of_any_size_give_the_same_estimates():
+    rng = np.random.default_rng(5)
+    spec = Spec((3, 5, 4, 2), ("tanh", "relu", "identity"), "square")
+    params = [(rng.normal(size=w), rng.normal(size=b)) for w, b in spec.shapes()]
+    X, Y = rng.normal(size=(4, 3)), rng.normal(size=(4, 2))
+    whole = finite_differences(params, X, Y, spec)
+    for chunk in (1, 7, 40):
+        parts = finite_differences(params, X, Y, spec, chunk=chunk)
+        for field in whole._fields:
+            for got, expected in zip(getattr(parts, field), getattr(whole, field), strict=True):
+                np.testing.assert_array_equal(got[0], expected[0])
+                np.testing.assert_array_equal(got[1], expected[1])
 
 
 def test_fd_gradients_takes_the_finite_differences_options():
