@@ -120,6 +120,41 @@ def test_a_comparison_sent_to_another_process_keeps_its_measures_and_its_verdict
     assert pickle.loads(pickle.dumps(b)).ratios().tolist() == [2.0]
 
 
+def test_each_bias_bound_is_its_own_units_deltas_times_17_u_at_this_point():
+    # One identity layer, n_0 = 50 inputs, n = 2 examples (the two sizes differ, so neither can
+    # stand in for the other), X = 0 and b = 0: H = 0 exactly, no forward error. Square loss,
+    # y = (2^-20, 1000) in both examples: δ_ij = 2 (h_ij - y_ij) / n = -y_ij, so
+    # |y_ij| = n |δ_ij| / 2 and |h_ij| = 0. With u = eps (the bound's unit):
+    #   e(∂R/∂H)_ij = 8 u (n |δ| + |y| + |h|) / n + u |δ| = 8 u (1.5 |δ|) + u |δ| = 13 u |δ|
+    #   e(δ)_ij = e(∂R/∂H)_ij g' + u |δ| = 14 u |δ|                         (g' = 1, exact)
+    #   e(b_j) = γ_{n+1} Σ_i (|δ_ij| + e(δ)_ij) + Σ_i e(δ)_ij = (3 + 14) u Σ_i |δ_ij|
+    # to first order in u (the smallest normal number's terms are 1e-287 of these).
+    from reference.autodiff import autodiff_backward
+    from reference.compare import backprop_error_bound
+    from reference.spec import Spec
+
+    spec = Spec((50, 2), ("identity",), "square")
+    params = [(np.linspace(-1.0, 1.0, 100).reshape(50, 2), np.zeros(2))]
+    X, Y = np.zeros((2, 50)), np.array([[2.0**-20, 1000.0], [2.0**-20, 1000.0]])
+    ref = autodiff_backward(params, X, Y, spec)
+    [(_, eb)] = backprop_error_bound(ref, params, Y, spec, np.float64)
+    u = np.finfo(np.float64).eps
+    deltas = np.array([2 * 2.0**-20, 2 * 1000.0])  # Σ_i |δ_ij|, unit by unit
+    assert eb == pytest.approx(17 * u * deltas, rel=1e-9)
+
+
+def test_the_softmax_risk_magnitude_per_example_then_averaged():
+    # H = [[0, 1], [2, -1]], Y = [[1, 0], [0.5, 0.5]]: per example, ℓ + Σ|h y| + Σ|y| (n_L +
+    # spread + max|h|). Example 1: ℓ = lse(0, 1) = 1 + log(1 + e^-1), Σ|h y| = 0, Σ|y| = 1,
+    # spread 1, max|h| 1: ℓ + 4. Example 2: ℓ = lse(2, -1) - (0.5 * 2 + 0.5 * -1) =
+    # 1.5 + log(1 + e^-3), Σ|h y| = 1.5, spread 3, max|h| 2: ℓ + 1.5 + 7. Their mean
+    from reference.fd_rounding import risk_magnitude
+
+    H, Y = np.array([[0.0, 1.0], [2.0, -1.0]]), np.array([[1.0, 0.0], [0.5, 0.5]])
+    expected = (15.0 + math.log1p(math.exp(-1.0)) + math.log1p(math.exp(-3.0))) / 2
+    assert risk_magnitude(H, Y, "softmax_cross_entropy") == pytest.approx(expected, rel=1e-14)
+
+
 def test_the_candidates_own_bound_widens_both_edges_twice():
     fd = _fd(WITNESS)
     bounds = [(np.full((1, 5), 0.25), np.array([0.125]))]  # twice: 0.5 on W, 0.25 on b
