@@ -143,6 +143,28 @@ def test_each_bias_bound_is_its_own_units_deltas_times_17_u_at_this_point():
     assert eb == pytest.approx(17 * u * deltas, rel=1e-9)
 
 
+def test_the_forward_error_enters_the_bound_as_derived_by_hand():
+    # One identity layer, x = (1, 1, 1, 1), W = (1, 1, 1, 1)^T, b = 0, y = 0, square loss, n = 1;
+    # u = eps. Forward: z = 4, a dot product of k = n_0 + 1 = 5 terms: e(z) = γ_5 * 4 = 20 u;
+    # e(h) = |g'| e(z) + 4 u |h| = 20 u + 16 u = 36 u (identity: g' = 1, no rounding of its own).
+    # Backward: δ = ∂R/∂h = 2 (h - y) = 8; its error is the Lipschitz term 2 e(h) = 72 u plus
+    # 8 u (|δ| n + |y| + |h|) = 96 u plus u |δ| = 8 u: 176 u; e(δ) = 176 u + u |δ| = 184 u.
+    # e(b) = γ_{n+1} (|δ| + e(δ)) + e(δ) = 2 u * 8 + 184 u = 200 u to first order, and each
+    # e(W_i) the same, as x_i = 1 and x carries no error.
+    from reference.autodiff import autodiff_backward
+    from reference.compare import backprop_error_bound
+    from reference.spec import Spec
+
+    spec = Spec((4, 1), ("identity",), "square")
+    params = [(np.ones((4, 1)), np.zeros(1))]
+    X, Y = np.ones((1, 4)), np.zeros((1, 1))
+    ref = autodiff_backward(params, X, Y, spec)
+    [(eW, eb)] = backprop_error_bound(ref, params, Y, spec, np.float64)
+    u = np.finfo(np.float64).eps
+    assert eb == pytest.approx([200 * u], rel=1e-9)
+    assert eW == pytest.approx(np.full((4, 1), 200 * u), rel=1e-9)
+
+
 def test_the_softmax_risk_magnitude_per_example_then_averaged():
     # H = [[0, 1], [2, -1]], Y = [[1, 0], [0.5, 0.5]]: per example, ℓ + Σ|h y| + Σ|y| (n_L +
     # spread + max|h|). Example 1: ℓ = lse(0, 1) = 1 + log(1 + e^-1), Σ|h y| = 0, Σ|y| = 1,
