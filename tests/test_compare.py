@@ -140,7 +140,7 @@ def test_each_bias_bound_is_its_own_units_deltas_times_17_u_at_this_point():
     [(_, eb)] = backprop_error_bound(ref, params, Y, spec, np.float64)
     u = np.finfo(np.float64).eps
     deltas = np.array([2 * 2.0**-20, 2 * 1000.0])  # Σ_i |δ_ij|, unit by unit
-    assert eb == pytest.approx(17 * u * deltas, rel=1e-9)
+    assert eb == pytest.approx(17 * u * deltas, rel=1e-9, abs=0)
 
 
 def test_the_forward_error_enters_the_bound_as_derived_by_hand():
@@ -161,8 +161,8 @@ def test_the_forward_error_enters_the_bound_as_derived_by_hand():
     ref = autodiff_backward(params, X, Y, spec)
     [(eW, eb)] = backprop_error_bound(ref, params, Y, spec, np.float64)
     u = np.finfo(np.float64).eps
-    assert eb == pytest.approx([200 * u], rel=1e-9)
-    assert eW == pytest.approx(np.full((4, 1), 200 * u), rel=1e-9)
+    assert eb == pytest.approx([200 * u], rel=1e-9, abs=0)
+    assert eW == pytest.approx(np.full((4, 1), 200 * u), rel=1e-9, abs=0)
 
 
 def test_the_softmax_risk_magnitude_per_example_then_averaged():
@@ -174,7 +174,9 @@ def test_the_softmax_risk_magnitude_per_example_then_averaged():
 
     H, Y = np.array([[0.0, 1.0], [2.0, -1.0]]), np.array([[1.0, 0.0], [0.5, 0.5]])
     expected = (15.0 + math.log1p(math.exp(-1.0)) + math.log1p(math.exp(-3.0))) / 2
-    assert risk_magnitude(H, Y, "softmax_cross_entropy") == pytest.approx(expected, rel=1e-14)
+    assert risk_magnitude(H, Y, "softmax_cross_entropy") == pytest.approx(
+        expected, rel=1e-14, abs=0
+    )
 
 
 def test_the_candidates_own_bound_widens_both_edges_twice():
