@@ -165,6 +165,49 @@ def test_the_forward_error_enters_the_bound_as_derived_by_hand():
     assert eW == pytest.approx(np.full((4, 1), 200 * u), rel=1e-9, abs=0)
 
 
+def test_a_hidden_layers_error_sums_over_the_next_layers_units():
+    # widths 1-1-3, identity twice, output loss (R = Σ_j h_j), x = 1, W^(1) = 1, W^(2) = (1,1,1),
+    # b = 0; u = eps. Forward: z^(1) = 1, e = γ_2 = 2 u; e(a^(1)) = 2 u + 4 u |a| = 6 u;
+    # z^(2)_j = 1, e = γ_2 (1 + 6 u) + 6 u = 8 u; e(h_j) = 8 u + 4 u = 12 u. Backward: ∂R/∂h_j = 1
+    # with error 8 u (|D| n + |y| + |h|) + u |D| = 16 u + u = 17 u; e(δ^(2)_j) = 17 u + u = 18 u,
+    # e(b^(2)_j) = γ_2 (1 + 18 u) + 18 u = 20 u. Layer 1 sums over the k = n_2 = 3 units above:
+    # e(∂R/∂a^(1)) = γ_3 Σ_j (1 + 18 u) + Σ_j 18 u = 9 u + 54 u = 63 u; δ^(1) = 3, so
+    # e(δ^(1)) = 63 u + 3 u = 66 u and e(b^(1)) = γ_2 (3 + 66 u) + 66 u = 72 u, to first order.
+    from reference.autodiff import autodiff_backward
+    from reference.compare import backprop_error_bound
+    from reference.spec import Spec
+
+    spec = Spec((1, 1, 3), ("identity", "identity"), "output")
+    params = [(np.ones((1, 1)), np.zeros(1)), (np.ones((1, 3)), np.zeros(3))]
+    X, Y = np.ones((1, 1)), np.zeros((1, 3))
+    ref = autodiff_backward(params, X, Y, spec)
+    [(_, eb1), (_, eb2)] = backprop_error_bound(ref, params, Y, spec, np.float64)
+    u = np.finfo(np.float64).eps
+    assert eb2 == pytest.approx(np.full(3, 20 * u), rel=1e-9, abs=0)
+    assert eb1 == pytest.approx([72 * u], rel=1e-9, abs=0)
+
+
+@pytest.mark.parametrize(("first", "x"), [("relu", 1.0), ("sigmoid", 0.0)])
+def test_a_relu_at_zero_by_cancellation_may_take_either_slope(first, x):
+    # z^(2) = a_1 - a_2 = 0 from two equal nonzero units of layer 1 (relu at 0.5, or sigmoid at
+    # z = 0 exactly, which gives 0.5 and not 0): it is 0 by cancellation, not by structure, so
+    # another computation may land on either side of relu's corner. The bound of b^(2) must
+    # then hold the jump, |∂R/∂a^(2)| relu's slopes 0 and 1 apart: 1 here (R = h = a^(2)).
+    from reference.autodiff import autodiff_backward
+    from reference.compare import backprop_error_bound
+    from reference.spec import Spec
+
+    spec = Spec((1, 2, 1, 1), (first, "relu", "identity"), "output")
+    W1 = np.array([[0.5, 0.5]]) if first == "relu" else np.ones((1, 2))
+    params = [(W1, np.zeros(2)), (np.array([[1.0], [-1.0]]), np.zeros(1)), (np.ones((1, 1)), [0.0])]
+    X, Y = np.array([[x]]), np.zeros((1, 1))
+    ref = autodiff_backward(params, X, Y, spec)
+    assert ref.Z[2].tolist() == [[0.0]]
+    assert ref.A[1].tolist() == [[0.5, 0.5]]
+    _, (_, eb2), _ = backprop_error_bound(ref, params, Y, spec, np.float64)
+    assert eb2[0] >= 1.0
+
+
 def test_the_softmax_risk_magnitude_per_example_then_averaged():
     # H = [[0, 1], [2, -1]], Y = [[1, 0], [0.5, 0.5]]: per example, ℓ + Σ|h y| + Σ|y| (n_L +
     # spread + max|h|). Example 1: ℓ = lse(0, 1) = 1 + log(1 + e^-1), Σ|h y| = 0, Σ|y| = 1,
