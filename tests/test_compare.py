@@ -208,6 +208,38 @@ def test_a_relu_at_zero_by_cancellation_may_take_either_slope(first, x):
     assert eb2[0] >= 1.0
 
 
+U = np.finfo(np.float64).eps
+
+
+@pytest.mark.parametrize(
+    ("activation", "w", "loss", "expected"),
+    [
+        # z = h = -2 (x = 1, b = 0, y = 0): e(z) = γ_2 |z| = 4 u, the identity's secant is 1, so
+        # e(h) = 4 u + 4 u |h| = 12 u. The loss h² is sampled a step s = √u max(|h|, 1) = 2^-25
+        # to each side, exactly: the side away from 0 rises by 4 + s per unit, the other 4 - s;
+        # the steeper one counts: (4 + 2^-25) 12 u
+        ("identity", -2.0, "square", (4 + 2.0**-25) * 12 * U),
+        # z = h = 0.5: e(z) = u, e(h) = u + 2 u = 3 u; s = √u max(0.5, 1) = 2^-26 and h² rises by
+        # 1 + s per unit on the steeper side: (1 + 2^-26) 3 u
+        ("identity", 0.5, "square", (1 + 2.0**-26) * 3 * U),
+        # z = -1.5 2^-26, just below leaky_relu's corner: s = √u = 2^-26 keeps both sides of the
+        # secant below it, slope 0.01: e(h) = 0.01 γ_2 |z| + 4 u |h| = (0.03 + 0.06) u 2^-26 (a
+        # step twice as long would cross the corner and make the slope 0.2575); the loss h has
+        # slope 1
+        ("leaky_relu", -1.5 * 2.0**-26, "output", 0.09 * U * 2.0**-26),
+    ],
+)
+def test_the_finite_differences_floor_on_one_unit_derived_by_hand(activation, w, loss, expected):
+    from reference.fd_rounding import forward_error, forward_prefix
+    from reference.spec import Spec
+
+    spec = Spec((1, 1), (activation,), loss)
+    params = [(np.array([[w]]), np.zeros(1))]
+    X, Y = np.ones((1, 1)), np.zeros((1, 1))
+    A, Z = forward_prefix(params, X, spec.activations)
+    assert forward_error(params, A, Z, Y, spec) == pytest.approx(expected, rel=1e-12, abs=0)
+
+
 def test_the_softmax_risk_magnitude_per_example_then_averaged():
     # H = [[0, 1], [2, -1]], Y = [[1, 0], [0.5, 0.5]]: per example, ℓ + Σ|h y| + Σ|y| (n_L +
     # spread + max|h|). Example 1: ℓ = lse(0, 1) = 1 + log(1 + e^-1), Σ|h y| = 0, Σ|y| = 1,
