@@ -15,7 +15,7 @@ from reference import Spec
 from reference.spec import vector_of
 from reports.bench_device import device_sizes
 from reports.bench_harness import cold_starts, throughput
-from reports.bench_timing import exponent, mlp, seconds, time_jitted
+from reports.bench_timing import exponent, mlp, seconds, time_directional, time_jitted
 
 __all__ = ["run"]
 
@@ -148,18 +148,10 @@ def _fd_growth(quick: bool, say: Callable[[str], None]) -> None:
 def _directional(quick: bool, say: Callable[[str], None]) -> None:
     import jax.test_util
 
-    import manual
-    from reference.directional import directional_check
     from reference.network import computing_in, jax_activation, per_example_loss
 
     hidden = 64 if quick else 1024
-    spec, params, X, Y = mlp(
-        (784, hidden, hidden, 10), ("tanh", "tanh", "identity"), "softmax_cross_entropy", 16
-    )
-    P = sum(W.size + b.size for W, b in params)
-    directional_check(manual.gradients, params, X, Y, spec)
-    t_ours = seconds(lambda: directional_check(manual.gradients, params, X, Y, spec), 3)
-    ours_ok = directional_check(manual.gradients, params, X, Y, spec).ok
+    (spec, params, X, Y), P, t_ours, ours_ok = time_directional(hidden, 3)
 
     import jax.numpy as jnp
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from reports.bench_timing import mlp, seconds, time_jitted
+from reports.bench_timing import mlp, seconds, time_directional, time_jitted
 
 __all__ = ["device_sizes"]
 
@@ -39,16 +39,7 @@ def _every_entry(hidden: int, say: Callable[[str], None]) -> None:
 
 
 def _directional(hidden: int, say: Callable[[str], None]) -> None:
-    import manual
-    from reference.directional import directional_check
-
-    spec, params, X, Y = mlp(
-        (784, hidden, hidden, 10), ("tanh", "tanh", "identity"), "softmax_cross_entropy", 16
-    )
-    P = sum(W.size + b.size for W, b in params)
-    directional_check(manual.gradients, params, X, Y, spec)
-    warm = seconds(lambda: directional_check(manual.gradients, params, X, Y, spec), 2)
-    ok = directional_check(manual.gradients, params, X, Y, spec).ok
+    _, P, warm, ok = time_directional(hidden, 2)
     say(
         f"  directional check, 784-{hidden}-{hidden}-10, P = {P}: {warm:.2f} s warm, "
         f"{'passed' if ok else 'FAILED'}"

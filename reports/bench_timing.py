@@ -12,7 +12,15 @@ import numpy as np
 
 from reference import Spec
 
-__all__ = ["exponent", "jitted_gradients", "mlp", "per_call_seconds", "seconds", "time_jitted"]
+__all__ = [
+    "exponent",
+    "jitted_gradients",
+    "mlp",
+    "per_call_seconds",
+    "seconds",
+    "time_directional",
+    "time_jitted",
+]
 
 
 def seconds(task: Callable[[], Any], repeat: int = 1) -> float:
@@ -52,6 +60,22 @@ def mlp(widths: tuple[int, ...], activations: tuple[str, ...], loss: str, n: int
     else:
         Y = rng.normal(size=(n, widths[-1]))
     return spec, params, X, Y
+
+
+def time_directional(hidden: int, repeat: int) -> tuple[tuple, int, float, bool]:
+    """``directional_check`` of ``manual.gradients`` on a 784-hidden-hidden-10 tanh MLP (batch
+    16): the case ``(spec, params, X, Y)``, its parameter count, the best of ``repeat`` warm
+    times and whether it passed."""
+    import manual
+    from reference.directional import directional_check
+
+    case = mlp((784, hidden, hidden, 10), ("tanh", "tanh", "identity"), "softmax_cross_entropy", 16)
+    spec, params, X, Y = case
+    P = sum(W.size + b.size for W, b in params)
+    directional_check(manual.gradients, params, X, Y, spec)  # compiled before the timing
+    warm = seconds(lambda: directional_check(manual.gradients, params, X, Y, spec), repeat)
+    ok = directional_check(manual.gradients, params, X, Y, spec).ok
+    return case, P, warm, ok
 
 
 def exponent(sizes: list[int], times: list[float]) -> float:
