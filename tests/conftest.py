@@ -7,7 +7,7 @@ import pathlib
 
 import numpy as np
 import pytest
-from hypothesis import settings
+from hypothesis import Phase, settings
 
 from reference.pytest_plugin import profile
 from reference.verify import ThreeWay, verify, verify_calls
@@ -17,6 +17,15 @@ from reference.verify import ThreeWay, verify, verify_calls
 settings.register_profile("default", profile("backprop-ci"), derandomize=False, print_blob=True)
 settings.register_profile("ci", profile("backprop-ci"), print_blob=True)
 settings.register_profile("thorough", profile("backprop-thorough"), print_blob=True)
+# Mutation testing's: the `ci` examples without shrinking. A mutant is killed by the first
+# failing example; shrinking it to the smallest one (a minute or more where every example fails
+# and each new shape compiles) changes nothing in the verdict.
+settings.register_profile(
+    "mutation",
+    profile("backprop-ci"),
+    phases=(Phase.explicit, Phase.reuse, Phase.generate),
+    database=None,
+)
 # `pytest --hypothesis-profile NAME` overrides this; CI (CI=true) runs derandomized.
 settings.load_profile(
     os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")

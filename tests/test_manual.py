@@ -257,6 +257,16 @@ def test_integer_inputs_compute_in_float64():
     assert [(dW.tolist(), db.tolist()) for dW, db in grads] == BATCH_GRADIENTS
 
 
+def test_integer_inputs_give_a_float64_forward_pass():
+    # relu and identity keep integers integers, and the forward pass has no 1/n to make floats
+    # of them: only the cast to float64 does. z^(1) = x (1, -1) + 0 for x = 1, 2.
+    params = [(W.astype(np.int64), b.astype(np.int64)) for W, b in BATCH_PARAMS[:1]]
+    params.append((np.array([[2], [3]]), np.array([0])))
+    result = manual.forward(params, BATCH_X.astype(np.int64).tolist(), BATCH_SPEC)
+    assert {a.dtype for a in [*result.Z[1:], *result.A]} == {np.dtype(np.float64)}
+    assert result.Z[1].tolist() == [[1.0, -1.0], [2.0, -2.0]]
+
+
 def test_jax_inputs_keep_their_float_dtype_and_integers_become_floats():
     import jax.numpy as jnp
 
