@@ -22,12 +22,19 @@ a^(L) forward and ∂R/∂a^(L) back exactly (each sum has one nonzero term, tim
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from reference.network import computing_in, jax_activation, per_example_loss
+import reference.witness_cache as witness_cache
+from reference.network import (
+    SMALL_DEVICE_VARIABLE,
+    computing_in,
+    jax_activation,
+    per_example_loss,
+)
 from reference.spec import ACTIVATIONS, LOSSES, as_arrays, as_spec, check_arrays
 
 __all__ = [
@@ -261,13 +268,23 @@ def autodiff_started(
         spec = as_spec(spec)
         check_arrays(params, X, Y, spec)
         params, X, Y = as_arrays(params, X, Y)
-    # a network of the harness's shapes is small work: on the CPU (``small_device``)
-    with computing_in(X.dtype, small=_fits(spec, X.shape[0]) is not None):
+    small = _fits(spec, X.shape[0]) is not None
+    # small work runs on the CPU (``small_device``), where a kept result was computed too
+    kept = (
+        small
+        and witness_cache.directory() is not None
+        and os.environ.get(SMALL_DEVICE_VARIABLE, "cpu") != "default"
+    )
+    stored = witness_cache.load(params, X, Y, spec) if kept else None
+    if stored is not None:
+        found = _from_arrays(stored, spec.depth)
+        return lambda: found
+    with computing_in(X.dtype, small=small):
         finish = _run_padded(params, X, Y, spec)
 
     def result() -> AutodiffPass:
         grads, Z, A, G, dZ, dA, risk = finish()
-        return AutodiffPass(
+        computed = AutodiffPass(
             grads=grads,
             Z=[None, *Z],
             A=A,
@@ -276,8 +293,41 @@ def autodiff_started(
             dA=dA,
             risk=risk,
         )
+        if kept:
+            witness_cache.save(params, X, Y, spec, _as_arrays(computed))
+        return computed
 
     return result
+
+
+def _as_arrays(computed: AutodiffPass) -> dict[str, np.ndarray]:
+    """A pass as named arrays (``witness_cache``'s entries): layer l's quantities end in l."""
+    arrays = {"risk": np.asarray(computed.risk)}
+    for layer, (dW, db) in enumerate(computed.grads, start=1):
+        arrays[f"dW{layer}"], arrays[f"db{layer}"] = dW, db
+    for name in ("Z", "g_prime", "dZ", "A", "dA"):
+        first = 0 if name in ("A", "dA") else 1
+        for layer, array in enumerate(getattr(computed, name)[first:], start=first):
+            arrays[f"{name}{layer}"] = array
+    return arrays
+
+
+def _from_arrays(arrays: dict[str, np.ndarray], depth: int) -> AutodiffPass:
+    """``_as_arrays`` read back."""
+    layers = range(1, depth + 1)
+
+    def quantity(name: str, first: int) -> list:
+        return [None] * first + [arrays[f"{name}{layer}"] for layer in range(first, depth + 1)]
+
+    return AutodiffPass(
+        grads=[(arrays[f"dW{layer}"], arrays[f"db{layer}"]) for layer in layers],
+        Z=quantity("Z", 1),
+        A=quantity("A", 0),
+        g_prime=quantity("g_prime", 1),
+        dZ=quantity("dZ", 1),
+        dA=quantity("dA", 0),
+        risk=float(arrays["risk"]),
+    )
 
 
 def autodiff_gradients(

@@ -15,12 +15,14 @@ import concurrent.futures
 import functools
 import multiprocessing
 import pickle
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+import reference.witness_cache as witness_cache
 from reference.minimize import moderated
 from reference.scope import Conventions, Scope, UsageError
 from reference.spec import Spec
@@ -147,12 +149,14 @@ def run_cases(
 _worker_run: Callable[[Case], ThreeWay] | None = None
 
 
-def _start_worker(plan: Plan, settings: dict[str, Any]) -> None:
-    import jax
-
+def _start_worker(plan: Plan, settings: dict[str, Any], kept: Any) -> None:
     global _worker_run
-    for name, value in settings.items():
-        jax.config.update(name, value)
+    if settings:
+        import jax
+
+        for name, value in settings.items():
+            jax.config.update(name, value)
+    witness_cache.use(kept)
     _worker_run = plan.runner()
 
 
@@ -174,9 +178,10 @@ def _batches(drawn: Iterator[tuple[int, Case]]) -> Iterator[list[tuple[int, Case
 
 
 def _settings() -> dict[str, Any]:
-    import jax
-
-    return {name: getattr(jax.config, name) for name in _JAX_SETTINGS}
+    """The JAX settings set in this process; none where JAX is not imported (the command line
+    then sets them in the environment, which the workers inherit)."""
+    jax = sys.modules.get("jax")
+    return {} if jax is None else {name: getattr(jax.config, name) for name in _JAX_SETTINGS}
 
 
 def run_cases_parallel(
@@ -192,8 +197,9 @@ def run_cases_parallel(
         ) from None
     tally = Tally(examples)
     context = multiprocessing.get_context("spawn")  # JAX's threads do not survive a fork
+    start = (plan, _settings(), witness_cache.directory())
     pool = concurrent.futures.ProcessPoolExecutor(
-        jobs, mp_context=context, initializer=_start_worker, initargs=(plan, _settings())
+        jobs, mp_context=context, initializer=_start_worker, initargs=start
     )
     pending: collections.deque = collections.deque()
     batches = _batches(drawn)

@@ -127,6 +127,7 @@ def test_bench_prints_every_ratio():
         "--jobs 2",
         "cold start",
         "the second time",
+        "but not the jax.grad results",
     ):
         assert words in text
 

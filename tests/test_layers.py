@@ -23,7 +23,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 LAYERS = {
     "contract": {"reference.spec", "reference.exercises"},
     "manual": "manual",
-    "network": {"reference.network"},
+    "network": {"reference.network", "reference.witness_cache"},
     "witnesses": {
         "reference.autodiff",
         "reference.fd",
