@@ -275,9 +275,8 @@ def autodiff_started(
         and witness_cache.directory() is not None
         and os.environ.get(SMALL_DEVICE_VARIABLE, "cpu") != "default"
     )
-    stored = witness_cache.load(params, X, Y, spec) if kept else None
-    if stored is not None:
-        found = _from_arrays(stored, spec.depth)
+    found = _from_arrays(witness_cache.load(params, X, Y, spec), spec, X) if kept else None
+    if found is not None:
         return lambda: found
     with computing_in(X.dtype, small=small):
         finish = _run_padded(params, X, Y, spec)
@@ -312,15 +311,31 @@ def _as_arrays(computed: AutodiffPass) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _from_arrays(arrays: dict[str, np.ndarray], depth: int) -> AutodiffPass:
-    """``_as_arrays`` read back."""
-    layers = range(1, depth + 1)
+def _shapes(spec: Any, n: int) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every array ``_as_arrays`` gives for a network of ``spec``."""
+    shapes: dict[str, tuple[int, ...]] = {"risk": ()}
+    for layer, (w_shape, b_shape) in enumerate(spec.shapes(), start=1):
+        shapes[f"dW{layer}"], shapes[f"db{layer}"] = w_shape, b_shape
+    for name in ("Z", "g_prime", "dZ", "A", "dA"):
+        first = 0 if name in ("A", "dA") else 1
+        for layer in range(first, spec.depth + 1):
+            shapes[f"{name}{layer}"] = (n, spec.widths[layer])
+    return shapes
+
+
+def _from_arrays(arrays: dict | None, spec: Any, X: np.ndarray) -> AutodiffPass | None:
+    """``_as_arrays`` read back; None unless every array is there in its shape and X's dtype."""
+    shapes = _shapes(spec, X.shape[0])
+    if arrays is None or {name: a.shape for name, a in arrays.items()} != shapes:
+        return None
+    if any(a.dtype != X.dtype for name, a in arrays.items() if name != "risk"):  # risk: a float
+        return None
 
     def quantity(name: str, first: int) -> list:
-        return [None] * first + [arrays[f"{name}{layer}"] for layer in range(first, depth + 1)]
+        return [None] * first + [arrays[f"{name}{k}"] for k in range(first, spec.depth + 1)]
 
     return AutodiffPass(
-        grads=[(arrays[f"dW{layer}"], arrays[f"db{layer}"]) for layer in layers],
+        grads=[(arrays[f"dW{k}"], arrays[f"db{k}"]) for k in range(1, spec.depth + 1)],
         Z=quantity("Z", 1),
         A=quantity("A", 0),
         g_prime=quantity("g_prime", 1),

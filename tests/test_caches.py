@@ -148,6 +148,22 @@ def test_a_changed_byte_inside_an_entry_is_not_believed(kept):
     assert_identical(autodiff.autodiff_backward(*case()), computed)
 
 
+@pytest.mark.parametrize("change", ["one array missing", "another shape", "another dtype"])
+def test_an_entry_that_does_not_fit_the_case_is_computed_again(kept, change):
+    computed = autodiff.autodiff_backward(*case())
+    (entry,) = entries(kept)
+    with np.load(entry) as stored:
+        arrays = dict(stored)
+    if change == "one array missing":
+        del arrays["dZ1"]
+    elif change == "another shape":
+        arrays["dW2"] = arrays["dW2"].T
+    else:
+        arrays["A0"] = arrays["A0"].astype(np.float32)
+    np.savez(entry, **arrays)
+    assert_identical(autodiff.autodiff_backward(*case()), computed)
+
+
 def test_nothing_is_kept_when_it_is_off_or_the_work_may_leave_the_cpu(kept, monkeypatch):
     monkeypatch.setenv(SMALL_DEVICE_VARIABLE, "default")
     autodiff.autodiff_backward(*case())
