@@ -10,13 +10,15 @@ has seen never imports JAX. The implementation and the finite differences run ev
 Off unless ``use(directory)`` turns it on (the command line does, in its cache directory);
 importing the packages from Python keeps every witness computed. Only the harness's small
 cases are kept (those that run on the CPU), each under ``ENTRY_BYTES``; past ``ENTRIES`` the
-oldest half is removed. Each entry is one ``.npz`` file, written whole or not at all; one
-that cannot be read is computed again.
+oldest half is removed. Each entry is one file (a checksum, a header naming each array's dtype
+and shape, the arrays' bytes: reading it back costs less than the warm computation), written
+whole or not at all; one that cannot be read or fails its checksum is computed again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import sys
@@ -31,8 +33,8 @@ __all__ = ["ENTRIES", "ENTRY_BYTES", "directory", "load", "save", "use"]
 
 #: Entries kept per environment before the oldest half goes, and the largest entry kept.
 ENTRIES, ENTRY_BYTES = 10_000, 2 * 1024 * 1024
-#: Bumped whenever what an entry holds changes.
-_FORMAT = 1
+#: Bumped whenever what an entry holds changes; the entries' file suffix.
+_FORMAT, _SUFFIX = 2, ".pass"
 
 _directory: list[Path | None] = [None]
 
@@ -113,16 +115,41 @@ def _folder() -> Path | None:
     return None if where is None else where / _environment()
 
 
+def _pack(arrays: dict[str, np.ndarray]) -> bytes:
+    """The arrays as one record: a SHA-256 of the rest, the length of a JSON header naming each
+    array's dtype and shape, the header, and the arrays' bytes one after another."""
+    header = json.dumps([(name, a.dtype.str, a.shape) for name, a in arrays.items()]).encode()
+    body = len(header).to_bytes(4, "little") + header
+    body += b"".join(np.ascontiguousarray(a).tobytes() for a in arrays.values())
+    return hashlib.sha256(body).digest() + body
+
+
+def _unpack(record: bytes) -> dict[str, np.ndarray]:
+    """``_pack`` read back; ValueError where the record was changed or cut short."""
+    body = memoryview(record)[32:]
+    if hashlib.sha256(body).digest() != record[:32]:
+        raise ValueError("the record does not match its checksum")
+    length = int.from_bytes(body[:4], "little")
+    arrays, at = {}, 4 + length
+    for name, dtype, shape in json.loads(bytes(body[4:at])):
+        count = int(np.prod(shape, dtype=np.int64))
+        array = np.frombuffer(body, dtype=dtype, count=count, offset=at).reshape(shape)
+        arrays[name] = array.copy()
+        at += array.nbytes
+    if at != len(body):
+        raise ValueError("the record is longer than its arrays")
+    return arrays
+
+
 def load(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> dict[str, np.ndarray] | None:
     """The arrays saved for this case, None where there are none (or they cannot be read)."""
     folder = _folder()
     if folder is None:
         return None
     try:
-        path = folder / f"{_key(params, X, Y, spec)}.npz"
-        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as stored:
-            return {name: stored[name] for name in stored.files}
-    except Exception:  # missing, cut short, written by something else: compute it again
+        record = (folder / f"{_key(params, X, Y, spec)}{_SUFFIX}").read_bytes()
+        return _unpack(record)
+    except Exception:  # missing, cut short, changed, written by something else: compute again
         return None
 
 
@@ -139,8 +166,8 @@ def save(
         _make_room(folder)
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".partial", delete=False) as stream:
             partial = stream.name
-            np.savez(stream, **arrays)
-        os.replace(partial, folder / f"{_key(params, X, Y, spec)}.npz")
+            stream.write(_pack(arrays))
+        os.replace(partial, folder / f"{_key(params, X, Y, spec)}{_SUFFIX}")
     except OSError:
         if partial is not None:
             Path(partial).unlink(missing_ok=True)

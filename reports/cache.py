@@ -18,7 +18,7 @@ from pathlib import Path
 
 import reference.witness_cache as witness_cache
 
-__all__ = ["CACHE_VARIABLE", "cache_directory", "use_compilation_cache"]
+__all__ = ["CACHE_VARIABLE", "JAX_VARIABLES", "cache_directory", "use_compilation_cache"]
 
 #: A directory for the caches, or ``off``.
 CACHE_VARIABLE = "BACKPROP_VERIFY_CACHE"
@@ -29,6 +29,10 @@ _JAX_OPTIONS = {
     "jax_persistent_cache_min_compile_time_secs": 0.0,
     "jax_persistent_cache_min_entry_size_bytes": 0,
 }
+
+
+#: The environment variables through which JAX reads those options (and the directory).
+JAX_VARIABLES = ("JAX_COMPILATION_CACHE_DIR", *(name.upper() for name in _JAX_OPTIONS))
 
 
 def cache_directory() -> Path | None:
