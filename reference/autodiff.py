@@ -275,7 +275,8 @@ def autodiff_started(
         and witness_cache.directory() is not None
         and os.environ.get(SMALL_DEVICE_VARIABLE, "cpu") != "default"
     )
-    found = _from_arrays(witness_cache.load(params, X, Y, spec), spec, X) if kept else None
+    name = witness_cache.key(params, X, Y, spec) if kept else None
+    found = None if name is None else _from_arrays(witness_cache.load(name), spec, X)
     if found is not None:
         return lambda: found
     with computing_in(X.dtype, small=small):
@@ -292,11 +293,15 @@ def autodiff_started(
             dA=dA,
             risk=risk,
         )
-        if kept:
-            witness_cache.save(params, X, Y, spec, _as_arrays(computed))
+        if name is not None:
+            witness_cache.save(name, _as_arrays(computed))
         return computed
 
     return result
+
+
+#: The per-layer quantities of a pass and their first layer (A and ∂R/∂a include the input).
+_LAYERED = (("Z", 1), ("g_prime", 1), ("dZ", 1), ("A", 0), ("dA", 0))
 
 
 def _as_arrays(computed: AutodiffPass) -> dict[str, np.ndarray]:
@@ -304,8 +309,7 @@ def _as_arrays(computed: AutodiffPass) -> dict[str, np.ndarray]:
     arrays = {"risk": np.asarray(computed.risk)}
     for layer, (dW, db) in enumerate(computed.grads, start=1):
         arrays[f"dW{layer}"], arrays[f"db{layer}"] = dW, db
-    for name in ("Z", "g_prime", "dZ", "A", "dA"):
-        first = 0 if name in ("A", "dA") else 1
+    for name, first in _LAYERED:
         for layer, array in enumerate(getattr(computed, name)[first:], start=first):
             arrays[f"{name}{layer}"] = array
     return arrays
@@ -316,8 +320,7 @@ def _shapes(spec: Any, n: int) -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {"risk": ()}
     for layer, (w_shape, b_shape) in enumerate(spec.shapes(), start=1):
         shapes[f"dW{layer}"], shapes[f"db{layer}"] = w_shape, b_shape
-    for name in ("Z", "g_prime", "dZ", "A", "dA"):
-        first = 0 if name in ("A", "dA") else 1
+    for name, first in _LAYERED:
         for layer in range(first, spec.depth + 1):
             shapes[f"{name}{layer}"] = (n, spec.widths[layer])
     return shapes
@@ -331,17 +334,14 @@ def _from_arrays(arrays: dict | None, spec: Any, X: np.ndarray) -> AutodiffPass 
     if any(a.dtype != X.dtype for name, a in arrays.items() if name != "risk"):  # risk: a float
         return None
 
-    def quantity(name: str, first: int) -> list:
-        return [None] * first + [arrays[f"{name}{k}"] for k in range(first, spec.depth + 1)]
-
+    layered = {
+        name: [None] * first + [arrays[f"{name}{k}"] for k in range(first, spec.depth + 1)]
+        for name, first in _LAYERED
+    }
     return AutodiffPass(
         grads=[(arrays[f"dW{k}"], arrays[f"db{k}"]) for k in range(1, spec.depth + 1)],
-        Z=quantity("Z", 1),
-        A=quantity("A", 0),
-        g_prime=quantity("g_prime", 1),
-        dZ=quantity("dZ", 1),
-        dA=quantity("dA", 0),
         risk=float(arrays["risk"]),
+        **layered,
     )
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ENTRIES", "ENTRY_BYTES", "directory", "load", "save", "use"]
+__all__ = ["ENTRIES", "ENTRY_BYTES", "directory", "key", "load", "save", "use"]
 
 #: Entries kept per environment before the oldest half goes, and the largest entry kept.
 ENTRIES, ENTRY_BYTES = 10_000, 2 * 1024 * 1024
@@ -100,7 +100,8 @@ def _global_x64() -> bool:
     return os.environ.get("JAX_ENABLE_X64", "").lower() in ("y", "yes", "t", "true", "on", "1")
 
 
-def _key(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> str:
+def key(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> str:
+    """The case's name among the entries: its architecture, dtype and every array's bytes."""
     digest = hashlib.sha256()
     fields = (spec.widths, spec.activations, spec.loss, X.dtype.str, _global_x64())
     digest.update(repr(fields).encode())
@@ -141,22 +142,21 @@ def _unpack(record: bytes) -> dict[str, np.ndarray]:
     return arrays
 
 
-def load(params: list, X: np.ndarray, Y: np.ndarray, spec: Any) -> dict[str, np.ndarray] | None:
-    """The arrays saved for this case, None where there are none (or they cannot be read)."""
+def load(name: str) -> dict[str, np.ndarray] | None:
+    """The arrays saved for the case ``name`` (its ``key``), None where there are none (or they
+    cannot be read)."""
     folder = _folder()
     if folder is None:
         return None
     try:
-        record = (folder / f"{_key(params, X, Y, spec)}{_SUFFIX}").read_bytes()
-        return _unpack(record)
+        return _unpack((folder / f"{name}{_SUFFIX}").read_bytes())
     except Exception:  # missing, cut short, changed, written by something else: compute again
         return None
 
 
-def save(
-    params: list, X: np.ndarray, Y: np.ndarray, spec: Any, arrays: dict[str, np.ndarray]
-) -> None:
-    """Keep ``arrays`` for this case; a failure to write (a full or read-only disk) is ignored."""
+def save(name: str, arrays: dict[str, np.ndarray]) -> None:
+    """Keep ``arrays`` for the case ``name`` (its ``key``); a failure to write (a full or
+    read-only disk) is ignored."""
     folder = _folder()
     if folder is None or sum(a.nbytes for a in arrays.values()) > ENTRY_BYTES:
         return
@@ -167,7 +167,7 @@ def save(
         with tempfile.NamedTemporaryFile(dir=folder, suffix=".partial", delete=False) as stream:
             partial = stream.name
             stream.write(_pack(arrays))
-        os.replace(partial, folder / f"{_key(params, X, Y, spec)}{_SUFFIX}")
+        os.replace(partial, folder / f"{name}{_SUFFIX}")
     except OSError:
         if partial is not None:
             Path(partial).unlink(missing_ok=True)
